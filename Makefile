@@ -1,0 +1,53 @@
+# Two commands do everything (see README.md):
+#   make book   install into .venv, execute the chapters, write _build/html
+#   make test   the whole test suite (unit tests, pairing and chapter checks,
+#               every chapter executed by nbmake under each backend it
+#               declares, the site built with warnings as errors and checked
+#               in a headless browser)
+# Profiles and data come from the environment: DLBOOK_PROFILE, DLBOOK_DATA_MIRROR.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+STAMP  := $(VENV)/.installed-dlbook
+NBMAKE := --nbmake --nbmake-timeout=1200
+
+.PHONY: install book test unit chapters site sync clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+	@echo "The book is in _build/html: open _build/html/index.html"
+
+unit: $(STAMP)
+	$(PYTEST) tests/unit tests/test_chapters.py
+
+chapters: $(STAMP)
+	$(PY) tests/harness.py stage
+	KERAS_BACKEND=tensorflow $(PYTEST) $(NBMAKE) --overwrite _build/exec/tensorflow
+	@if ls _build/exec/jax/*.ipynb >/dev/null 2>&1; then \
+	  echo "== chapters under KERAS_BACKEND=jax"; \
+	  KERAS_BACKEND=jax $(PYTEST) $(NBMAKE) _build/exec/jax; \
+	else echo "no chapter declares the jax backend: nothing to run under jax"; fi
+	$(PY) tests/harness.py cache tensorflow
+
+site: $(STAMP)
+	$(PYTEST) tests/site
+
+test: unit chapters site
+
+# Re-pair every chapter after editing its .md (the .md is the source).
+sync: $(STAMP)
+	$(VENV)/bin/jupytext --sync chapters/[0-9]*.md
+
+clean:
+	rm -rf _build

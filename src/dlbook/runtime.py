@@ -1,0 +1,258 @@
+"""Chapter start-up: quiet logs, seeds, device detection and the banner.
+
+A chapter's Setup cell calls :func:`setup` once::
+
+    import dlbook
+    profile = dlbook.setup()
+
+Nothing here imports TensorFlow or JAX at module import time; each helper
+imports the backend it needs lazily, so ``dlbook`` works where TensorFlow is
+absent (the GPU machine of the JAX backend, for example).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import platform
+import random
+import sys
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+from .profiles import Profile, current_profile
+
+# Environment defaults that must be in place before TensorFlow is imported.
+_QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",  # C++ INFO/WARNING/ERROR lines
+    "GRPC_VERBOSITY": "ERROR",
+    "ABSL_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"),
+}
+
+
+def quiet_environment() -> None:
+    """Set log-quieting environment variables (only those not already set)."""
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def muted_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to the null device for the duration of the block.
+
+    TensorFlow's native libraries print start-up lines ("Could not find cuda
+    drivers", "oneDNN custom operations are on") before any Python logging is
+    configured, straight to file descriptor 2.  Importing under this context
+    keeps them off the reader's page.  Python exceptions still propagate.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (some hosts)
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def backend_name() -> str:
+    """The Keras backend that will be (or is) active, without importing Keras."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    if config.exists():
+        import json
+
+        try:
+            return json.loads(config.read_text()).get("backend", "tensorflow")
+        except (ValueError, OSError):
+            pass
+    return "tensorflow"
+
+
+def has_module(name: str) -> bool:
+    """True if ``name`` can be imported (checked without importing it)."""
+    return importlib.util.find_spec(name) is not None
+
+
+def import_backend() -> str:
+    """Import Keras and its backend quietly; return the backend's name."""
+    quiet_environment()
+    with muted_stderr():
+        if backend_name() == "tensorflow" or has_module("tensorflow"):
+            if has_module("tensorflow"):
+                import tensorflow as tf
+
+                tf.get_logger().setLevel(logging.ERROR)
+                tf.config.list_physical_devices()  # initialise devices while muted
+        import keras  # noqa: F401
+
+        name = keras.backend.backend()
+        if name == "jax":
+            import jax
+
+            jax.devices()
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    return name
+
+
+def gpu_visible() -> bool:
+    """True when the active Keras backend can see at least one GPU."""
+    backend = backend_name()
+    try:
+        if backend == "jax" and has_module("jax"):
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch" and has_module("torch"):
+            import torch
+
+            return bool(torch.cuda.is_available())
+        if has_module("tensorflow"):
+            quiet_environment()
+            with muted_stderr():
+                import tensorflow as tf
+
+                return bool(tf.config.list_physical_devices("GPU"))
+    except RuntimeError:
+        return False
+    return Path("/proc/driver/nvidia/gpus").is_dir() and any(
+        Path("/proc/driver/nvidia/gpus").iterdir()
+    )
+
+
+def device_description() -> str:
+    """A short description of the device the backend computes on."""
+    backend = backend_name()
+    try:
+        if backend == "jax":
+            import jax
+
+            dev = jax.devices()[0]
+            return f"{dev.platform.upper()} ({getattr(dev, 'device_kind', dev.platform)}) x{jax.device_count()}"
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return f"GPU ({details.get('device_name', 'unknown')}) x{len(gpus)}"
+    except (ImportError, RuntimeError):
+        pass
+    cores = os.cpu_count() or 1
+    return f"CPU ({platform.machine()}, {cores} cores)"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and Keras (hence the backend) with one seed."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if "keras" in sys.modules or has_module("keras"):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a chapter depends on (those installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("dlbook", "keras", "tensorflow", "jax", "numpy", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def banner(profile: Profile) -> str:
+    """One line naming the profile, backend, device and versions."""
+    v = versions()
+    backend = backend_name()
+    backend_version = v.get(backend, "?")
+    return (
+        f"dlbook {v.get('dlbook', '?')} | profile {profile.name}"
+        f"{' (auto)' if profile.auto else ''} | seed {profile.seed} | "
+        f"Keras {v.get('keras', '?')} on {backend} {backend_version} | "
+        f"{device_description()} | numpy {v.get('numpy', '?')} | python {v['python']}"
+    )
+
+
+MIN_VERSIONS = {"keras": "3.5", "numpy": "1.26", "matplotlib": "3.8", "tensorflow": "2.16"}
+"""Lower bounds the book needs; checked (with a warning) by :func:`setup`."""
+
+
+def check_versions(installed: dict[str, str] | None = None) -> list[str]:
+    """Return a message for each installed package older than :data:`MIN_VERSIONS`."""
+    from packaging.version import InvalidVersion, Version
+
+    installed = versions() if installed is None else installed
+    problems = []
+    for pkg, low in MIN_VERSIONS.items():
+        have = installed.get(pkg)
+        if have is None:
+            continue
+        try:
+            if Version(have) < Version(low):
+                problems.append(f"{pkg} {have} is older than the {low} this book needs")
+        except InvalidVersion:
+            continue
+    return problems
+
+
+def setup(*, backends: tuple[str, ...] | None = None, quiet: bool = False) -> Profile:
+    """Prepare a chapter: quiet logs, import the backend, seed, print the banner.
+
+    Args:
+        backends: Keras backends the chapter supports; a clear error is raised
+            when the active backend is not one of them.
+        quiet: do not print the banner.
+
+    Returns:
+        The :class:`~dlbook.profiles.Profile` to run in.
+    """
+    quiet_environment()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    name = import_backend()
+    if backends is not None and name not in backends:
+        raise RuntimeError(
+            f"this chapter runs on the Keras backends {', '.join(backends)}; "
+            f"KERAS_BACKEND is {name!r}. Set KERAS_BACKEND to one of them and restart."
+        )
+    profile = current_profile()
+    seed_everything(profile.seed)
+    from . import plots
+
+    plots.use_book_style()
+    if not quiet:
+        print(banner(profile))
+        for problem in check_versions():
+            print(f"warning: {problem}; upgrade with pip install -U")
+        if profile.name == "gpu" and not gpu_visible():
+            print("warning: profile gpu but no GPU is visible; this will be slow")
+    return profile

@@ -1,0 +1,169 @@
+"""Test harness: stage chapters per backend for nbmake, and hand nbmake's
+executed notebooks to the site build's execution cache.
+
+Why: a naive suite executes every chapter twice (nbmake, then the site build).
+Here nbmake executes each chapter once per backend it declares; the
+TensorFlow-backend outputs are then stored in the jupyter-cache that
+``jupyter-book build`` reads (``execute_notebooks: cache``), keyed by the
+chapter's code cells exactly as myst-nb keys them, so the site build renders
+those outputs without executing anything again.
+
+Usage (from the book's root; ``make test`` runs these)::
+
+    python tests/harness.py stage            # _build/exec/<backend>/*.ipynb
+    python tests/harness.py cache tensorflow # executed notebooks -> cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+EXEC = ROOT / "_build" / "exec"
+BACKENDS = ("tensorflow", "jax")
+
+
+def front_matter(md: Path) -> dict:
+    """The YAML front matter of a MyST markdown file ({} if none)."""
+    text = md.read_text(encoding="utf-8")
+    if not text.startswith("---\n"):
+        return {}
+    end = text.index("\n---", 4)
+    return yaml.safe_load(text[4:end]) or {}
+
+
+def chapter_sources() -> list[Path]:
+    """Every chapter notebook source: ``chapters/*.md`` with jupytext front matter."""
+    return sorted(md for md in CHAPTERS.glob("*.md") if "jupytext" in front_matter(md))
+
+
+def backends_of(md: Path) -> list[str]:
+    """The Keras backends a chapter declares in its ``dlbook`` metadata."""
+    return list(front_matter(md).get("dlbook", {}).get("backends", []))
+
+
+def toc_files() -> list[str]:
+    """Files listed in ``_toc.yml`` (without extension), root first."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", []))
+    walk(toc.get("chapters", []))
+    return files
+
+
+def stage() -> dict[str, int]:
+    """Copy each chapter's .ipynb into ``_build/exec/<backend>/`` for every
+    backend it declares; return how many were staged per backend."""
+    counts = {}
+    for backend in BACKENDS:
+        folder = EXEC / backend
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        counts[backend] = 0
+        for md in chapter_sources():
+            if backend in backends_of(md):
+                shutil.copy2(md.with_suffix(".ipynb"), folder / md.with_suffix(".ipynb").name)
+                counts[backend] += 1
+    return counts
+
+
+def _timestamp(cell, key: str) -> dt.datetime | None:
+    value = cell.get("metadata", {}).get("execution", {}).get(key)
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def execution_seconds(nb) -> float | None:
+    """Wall time from the first cell's start to the last cell's reply, taken from
+    the timing metadata nbclient records in each executed cell."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    starts = [t for c in code if (t := _timestamp(c, "iopub.execute_input"))]
+    ends = [t for c in code if (t := _timestamp(c, "shell.execute_reply"))]
+    if not starts or not ends:
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def cache_outputs(backend: str = "tensorflow") -> list[str]:
+    """Store executed notebooks of ``_build/exec/<backend>`` in the site's
+    jupyter-cache, matched to the chapter sources the way myst-nb matches them.
+
+    Raises SystemExit if a chapter's executed notebook does not line up with
+    its source (the cache would then miss and the site would execute again).
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cache = get_cache(str(ROOT / config["execute"]["cache"]))
+    done = []
+    for executed_path in sorted((EXEC / backend).glob("*.ipynb")):
+        md = CHAPTERS / (executed_path.stem + ".md")
+        source_nb = read_myst_markdown_notebook(md.read_text(encoding="utf-8"), path=md)
+        executed = nbformat.read(executed_path, as_version=4)
+        src_cells = [c for c in source_nb.cells if c.cell_type == "code"]
+        run_cells = [c for c in executed.cells if c.cell_type == "code"]
+        if [c.source.strip() for c in src_cells] != [c.source.strip() for c in run_cells]:
+            raise SystemExit(f"{executed_path} does not match {md}: run jupytext --sync")
+        if any(not c.get("execution_count") for c in run_cells if c.source.strip()):
+            raise SystemExit(f"{executed_path} was not fully executed")
+        for src, run in zip(src_cells, run_cells):
+            src.outputs = run.outputs
+            src.execution_count = run.execution_count
+        seconds = execution_seconds(executed)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(source_nb, str(md), data={"execution_seconds": seconds, "backend": backend}),
+            check_validity=False,
+            overwrite=True,
+        )
+        if cache.match_cache_notebook(
+            read_myst_markdown_notebook(md.read_text(encoding="utf-8"), path=md)
+        ) is None:  # pragma: no cover - match raises KeyError instead
+            raise SystemExit(f"cached outputs of {md} cannot be matched")
+        done.append(f"{md.name}: {seconds:.1f} s" if seconds else md.name)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("stage", help="copy chapters into _build/exec/<backend>/")
+    p_cache = sub.add_parser("cache", help="store executed notebooks in the site cache")
+    p_cache.add_argument("backend", nargs="?", default="tensorflow")
+    sub.add_parser("list", help="print each backend's staged chapters (JSON)")
+    args = parser.parse_args(argv)
+    if args.cmd == "stage":
+        counts = stage()
+        print("staged chapters:", ", ".join(f"{b}: {n}" for b, n in counts.items()))
+    elif args.cmd == "cache":
+        for line in cache_outputs(args.backend):
+            print("cached", line)
+    else:
+        print(json.dumps({b: sorted(p.name for p in (EXEC / b).glob("*.ipynb")) for b in BACKENDS}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dlbook import plots, runtime  # noqa: E402
+from dlbook.profiles import Profile  # noqa: E402
+
+
+def test_dlbook_imports_without_tensorflow():
+    """dlbook must import where TensorFlow is absent (the JAX GPU machine)."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "import dlbook, dlbook.data, dlbook.plots, dlbook.profiles, dlbook.runtime\n"
+        "assert 'keras' not in sys.modules, 'dlbook imported keras eagerly'\n"
+        "print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+def test_import_sets_quiet_logging_defaults():
+    code = "import os; os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None); import dlbook; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "3"
+
+
+def test_muted_stderr_silences_fd2(capfd):
+    with runtime.muted_stderr():
+        os.write(2, b"native noise\n")
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "native noise" not in err and "after" in err
+
+
+def test_seed_everything_is_reproducible():
+    runtime.seed_everything(3)
+    a = np.random.rand(3)
+    runtime.seed_everything(3)
+    assert np.array_equal(a, np.random.rand(3))
+
+
+def test_banner_names_profile_backend_and_versions():
+    line = runtime.banner(Profile("smoke", 5))
+    assert "profile smoke" in line and "seed 5" in line and "Keras" in line and "numpy" in line
+    assert "\n" not in line
+
+
+def test_check_versions_flags_old_packages():
+    assert runtime.check_versions({"keras": "2.15.0", "numpy": "2.0"}) == [
+        "keras 2.15.0 is older than the 3.5 this book needs"
+    ]
+    assert runtime.check_versions({"keras": "3.15.1"}) == []
+
+
+def test_setup_rejects_an_undeclared_backend(monkeypatch):
+    monkeypatch.setattr(runtime, "import_backend", lambda: "torch")
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
+        runtime.setup(backends=("tensorflow", "jax"), quiet=True)
+
+
+def test_label_requires_all_texts():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="title"):
+        plots.label(ax, title="", xlabel="x", ylabel="y")
+    plots.label(ax, title="t", xlabel="x (units)", ylabel="y (units)")
+    assert plots.unlabelled_axes(fig) == []
+    plt.close(fig)
+
+
+def test_plot_curves_and_unlabelled_axes():
+    fig, (a, b) = plt.subplots(1, 2)
+    plots.plot_curves([0, 1], {"a": [0, 1], "b": [1, 0]}, title="t", xlabel="x", ylabel="y", ax=a, logy=False)
+    assert a.get_legend() is not None
+    assert plots.unlabelled_axes(fig) == ["axes 1: no title", "axes 1: no x label", "axes 1: no y label"]
+    plt.close(fig)
+
+
+def test_use_book_style_sets_rcparams():
+    plots.use_book_style()
+    assert matplotlib.rcParams["axes.grid"] is True
