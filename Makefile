@@ -33,10 +33,10 @@ unit: $(STAMP)
 
 chapters: $(STAMP)
 	$(PY) tests/harness.py stage
-	KERAS_BACKEND=tensorflow $(PYTEST) $(NBMAKE) --overwrite _build/exec/tensorflow
-	@if ls _build/exec/jax/*.ipynb >/dev/null 2>&1; then \
+	KERAS_BACKEND=tensorflow $(PYTEST) $(NBMAKE) --overwrite _nbexec/tensorflow
+	@if ls _nbexec/jax/*.ipynb >/dev/null 2>&1; then \
 	  echo "== chapters under KERAS_BACKEND=jax"; \
-	  KERAS_BACKEND=jax $(PYTEST) $(NBMAKE) _build/exec/jax; \
+	  KERAS_BACKEND=jax $(PYTEST) $(NBMAKE) _nbexec/jax; \
 	else echo "no chapter declares the jax backend: nothing to run under jax"; fi
 	$(PY) tests/harness.py cache tensorflow
 
@@ -50,4 +50,4 @@ sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync chapters/[0-9]*.md
 
 clean:
-	rm -rf _build
+	rm -rf _build _nbexec

@@ -10,7 +10,7 @@ those outputs without executing anything again.
 
 Usage (from the book's root; ``make test`` runs these)::
 
-    python tests/harness.py stage            # _build/exec/<backend>/*.ipynb
+    python tests/harness.py stage            # _nbexec/<backend>/*.ipynb
     python tests/harness.py cache tensorflow # executed notebooks -> cache
 """
 
@@ -28,7 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
-EXEC = ROOT / "_build" / "exec"
+EXEC = ROOT / "_nbexec"  # nbmake skips paths under _build
 BACKENDS = ("tensorflow", "jax")
 
 
@@ -72,7 +72,7 @@ def toc_files() -> list[str]:
 
 
 def stage() -> dict[str, int]:
-    """Copy each chapter's .ipynb into ``_build/exec/<backend>/`` for every
+    """Copy each chapter's .ipynb into ``_nbexec/<backend>/`` for every
     backend it declares; return how many were staged per backend."""
     counts = {}
     for backend in BACKENDS:
@@ -106,7 +106,7 @@ def execution_seconds(nb) -> float | None:
 
 
 def cache_outputs(backend: str = "tensorflow") -> list[str]:
-    """Store executed notebooks of ``_build/exec/<backend>`` in the site's
+    """Store executed notebooks of ``_nbexec/<backend>`` in the site's
     jupyter-cache, matched to the chapter sources the way myst-nb matches them.
 
     Raises SystemExit if a chapter's executed notebook does not line up with
@@ -149,7 +149,7 @@ def cache_outputs(backend: str = "tensorflow") -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("stage", help="copy chapters into _build/exec/<backend>/")
+    sub.add_parser("stage", help="copy chapters into _nbexec/<backend>/")
     p_cache = sub.add_parser("cache", help="store executed notebooks in the site cache")
     p_cache.add_argument("backend", nargs="?", default="tensorflow")
     sub.add_parser("list", help="print each backend's staged chapters (JSON)")

@@ -86,3 +86,18 @@ def test_plot_curves_and_unlabelled_axes():
 def test_use_book_style_sets_rcparams():
     plots.use_book_style()
     assert matplotlib.rcParams["axes.grid"] is True
+
+
+def test_markdown_table():
+    from dlbook.report import markdown_table
+
+    text = markdown_table(["a", "b"], [[1, 0.5], ["x", 1e-7]], digits=3)
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.500 |", "| x | 1e-07 |"]
+    with pytest.raises(ValueError):
+        markdown_table(["a"], [[1, 2]])
+
+
+def test_glue_adds_no_output_value():
+    from dlbook.report import glue
+
+    assert glue("unit_test_value", 1.5) is None

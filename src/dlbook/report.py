@@ -1,0 +1,55 @@
+"""What a chapter reports to its page: glued numbers and small tables.
+
+``glue`` stores a value under a name so the prose can quote it with
+``{glue:text}`name`:.3f``` (myst-nb); where myst-nb is not installed (Colab)
+it quietly does nothing, or shows the value if asked to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Record ``value`` for the prose under ``name``.
+
+    Returns None, so a ``glue`` call ending a cell adds no stray output.
+
+    Args:
+        name: the key the markdown refers to (``{glue:text}`name```).
+        value: a number or string (figures: use ``display=True``).
+        display: also show the value in the cell's output.
+    """
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # NumPy scalar -> Python number, so `:.3f` formats work
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # Colab / plain Jupyter: nothing to glue into
+        if display:
+            from IPython.display import display as _show
+
+            _show(value)
+        return
+    _glue(name, value, display=display)
+
+
+def _cell(value: Any, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
+    """A Markdown table as text: floats to ``digits`` decimals (tiny ones in %g)."""
+    if any(len(r) != len(headers) for r in rows):
+        raise ValueError("every row needs one value per header")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v, digits) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def show_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4):
+    """Display :func:`markdown_table` as a rendered table in a notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown_table(headers, rows, digits)))
