@@ -13,7 +13,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 STAMP  := $(VENV)/.installed-dlbook
 NBMAKE := --nbmake --nbmake-timeout=1200
 
-.PHONY: install book test unit chapters site sync clean
+.PHONY: install book test unit chapters site sync check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
@@ -44,6 +44,11 @@ site: $(STAMP)
 	$(PYTEST) tests/site
 
 test: unit chapters site
+
+# Execute and check one chapter under each backend it declares:
+#   make check CH=01_backprop        (add DLBOOK_PROFILE=cpu for the laptop profile)
+check: $(STAMP)
+	$(PY) tests/harness.py run $(CH)
 
 # Re-pair every chapter after editing its .md (the .md is the source).
 sync: $(STAMP)

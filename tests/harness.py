@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -146,6 +148,83 @@ def cache_outputs(backend: str = "tensorflow") -> list[str]:
     return done
 
 
+GLUE_REF = re.compile(r"\{glue(?::text|:md|:any|:figure|)\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
+LOG_LINES = re.compile(r"I0000 |W0000 |E0000 |oneDNN custom operations|absl::InitializeLog|\d+/\d+ \[=+|ETA: ")
+
+
+def page_problems(md: Path, executed) -> list[str]:
+    """What the site build (-W) or a reader would object to in an executed chapter:
+    stderr output, log lines or progress bars in stdout, glue references with no
+    glued value (or a non-numeric value given a number format)."""
+    problems = []
+    glued: dict[str, str] = {}
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                if out.get("name") == "stderr":
+                    problems.append(f"stderr output: {out.get('text', '')[:200]!r}")
+                elif LOG_LINES.search(out.get("text", "")):
+                    problems.append(f"log line or progress bar in stdout: {out.get('text', '')[:200]!r}")
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued[name] = out.get("data", {}).get("application/papermill.record/text/plain", "")
+    for key, fmt in GLUE_REF.findall(md.read_text(encoding="utf-8")):
+        if key not in glued:
+            problems.append(f"{{glue}} reference {key!r} has no glue() call that ran")
+        elif fmt and fmt[-1] in "eEfFgG%d":
+            try:
+                float(glued[key])
+            except ValueError:
+                problems.append(f"glued {key!r} = {glued[key]!r} cannot take the number format {fmt!r}")
+    return problems
+
+
+def run_one(stem: str, backends: list[str] | None = None) -> int:
+    """Execute one chapter with nbmake under each backend it declares (or those
+    given), in ``_nbexec/solo/<stem>/<backend>/``, and check the executed page.
+    Returns a process exit code; prints the wall time per backend."""
+    import subprocess
+    import time
+
+    md = CHAPTERS / f"{stem}.md"
+    if not md.exists():
+        print(f"no chapter {md}")
+        return 2
+    subprocess.run([str(Path(sys.executable).parent / "jupytext"), "--sync", str(md)], check=True)
+    rc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_chapters.py"), "-k", stem]
+    ).returncode
+    if rc:
+        return rc
+    for backend in backends or backends_of(md):
+        folder = EXEC / "solo" / stem / backend
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        nb_path = folder / f"{stem}.ipynb"
+        shutil.copy2(md.with_suffix(".ipynb"), nb_path)
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        start = time.time()
+        rc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
+             "--nbmake-timeout=1800", "--overwrite", str(nb_path)], env=env
+        ).returncode
+        wall = time.time() - start
+        executed = nbformat.read(nb_path, as_version=4)
+        print(f"== {stem} on {backend}, profile {os.environ.get('DLBOOK_PROFILE', '(auto)')}: "
+              f"{'passed' if rc == 0 else 'FAILED'}, {wall:.1f} s wall, "
+              f"{execution_seconds(executed) or float('nan'):.1f} s in cells; output in {nb_path}")
+        if rc:
+            return rc
+        problems = page_problems(md, executed)
+        for problem in problems:
+            print(f"   problem: {problem}")
+        if problems:
+            return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -153,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p_cache = sub.add_parser("cache", help="store executed notebooks in the site cache")
     p_cache.add_argument("backend", nargs="?", default="tensorflow")
     sub.add_parser("list", help="print each backend's staged chapters (JSON)")
+    p_run = sub.add_parser("run", help="execute and check one chapter, e.g. run 01_backprop")
+    p_run.add_argument("stem")
+    p_run.add_argument("--backend", action="append", help="only this backend (repeatable)")
     args = parser.parse_args(argv)
     if args.cmd == "stage":
         counts = stage()
@@ -160,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "cache":
         for line in cache_outputs(args.backend):
             print("cached", line)
+    elif args.cmd == "run":
+        return run_one(args.stem, args.backend)
     else:
         print(json.dumps({b: sorted(p.name for p in (EXEC / b).glob("*.ipynb")) for b in BACKENDS}))
     return 0
