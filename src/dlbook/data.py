@@ -40,16 +40,24 @@ class DataFile:
     Attributes:
         path: where the file lives, relative to a mirror or the cache
             (``"mnist/mnist.npz"``).
-        sha256: checksum of the file at ``path``.
+        sha256: checksum of the file at ``path`` ("" only where the publisher
+            gives an MD5 alone; then ``md5`` is checked instead).
         size: its size in bytes.
         url: the canonical download address, or "" where the file exists only
             in the offline mirror (a converted form of the canonical download).
+        md5: the publisher's MD5, for files whose SHA-256 was never published.
     """
 
     path: str
     sha256: str
     size: int
     url: str = ""
+    md5: str = ""
+
+    @property
+    def checksum(self) -> str:
+        """The checksum that is verified, named by its algorithm."""
+        return f"SHA-256 {self.sha256}" if self.sha256 else f"MD5 {self.md5}"
 
 
 @dataclass(frozen=True)
@@ -115,27 +123,77 @@ register(
 )
 
 
+register(
+    Dataset(
+        name="cifar10",
+        description="CIFAR-10: 60,000 colour 32x32 images of 10 classes (50,000 train, 10,000 test)",
+        licence="free for research and teaching; cite Krizhevsky (2009), with V. Nair and G. Hinton",
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+        files=(
+            # Converted mirror form: all 50,000 training images, the first 1,000 test images.
+            DataFile(
+                "cifar10/cifar10_train50k_test1k.npz",
+                "4c9fdb7b5d6eedb30dce09ce0adabf3832591b4331b81d0a5b29ff11b8d00d6b",
+                144174554,
+            ),
+            # The canonical download (the file keras.datasets.cifar10 fetches).
+            DataFile(
+                "cifar10/cifar-10-python.tar.gz",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                170498071,
+                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            ),
+        ),
+    )
+)
+
+register(
+    Dataset(
+        name="imdb",
+        description="Large Movie Review Dataset: 50,000 labelled and 50,000 unlabelled IMDB reviews",
+        licence="research use; cite Maas et al., ACL 2011",
+        homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+        files=(
+            # Repacked mirror form of the review texts (see the mirror's SOURCES.md).
+            DataFile(
+                "imdb/aclImdb_text.tar.gz",
+                "15efe61b046bab2235aba67dd0c29f9768a163a0b62ec53fbed7c6f03e292738",
+                56744675,
+            ),
+            # The canonical archive; its publishers give an MD5 only.
+            DataFile(
+                "imdb/aclImdb_v1.tar.gz",
+                "",
+                84125825,
+                "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                md5="7c2ac02c03563afcf9b574c7e56c153a",
+            ),
+        ),
+    )
+)
+
+
 # --------------------------------------------------------------------------
 # Locating and verifying files
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """The hex SHA-256 of a file."""
-    digest = hashlib.sha256()
+def sha256_of(path: Path, chunk: int = 1 << 20, algorithm: str = "sha256") -> str:
+    """The hex digest of a file (SHA-256 unless another ``algorithm`` is named)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
 
-_VERIFIED: dict[tuple[str, int, float], bool] = {}
+_VERIFIED: dict[tuple[str, int, float, str], bool] = {}
 
 
 def verify(path: Path, expected: DataFile) -> bool:
     """True if ``path`` exists with the expected size and SHA-256.
 
-    Results are remembered per (path, size, mtime) within a process, so a
-    chapter that loads a file twice hashes it once.
+    Results are remembered per (path, size, mtime, expected checksum) within a
+    process, so a chapter that loads a file twice hashes it once.
     """
     try:
         st = path.stat()
@@ -143,9 +201,12 @@ def verify(path: Path, expected: DataFile) -> bool:
         return False
     if st.st_size != expected.size:
         return False
-    key = (str(path.resolve()), st.st_size, st.st_mtime)
+    key = (str(path.resolve()), st.st_size, st.st_mtime, expected.checksum)
     if key not in _VERIFIED:
-        _VERIFIED[key] = sha256_of(path) == expected.sha256
+        if expected.sha256:
+            _VERIFIED[key] = sha256_of(path) == expected.sha256
+        else:
+            _VERIFIED[key] = sha256_of(path, algorithm="md5") == expected.md5
     return _VERIFIED[key]
 
 
@@ -197,8 +258,8 @@ def _download(f: DataFile, target: Path) -> None:
         fetched = Path(fetched)
         if not verify(fetched, f):
             raise DatasetError(
-                f"downloaded {f.url} but its SHA-256 is {sha256_of(fetched)}, "
-                f"not the expected {f.sha256}; the file was discarded"
+                f"downloaded {f.url} but it does not match the expected {f.checksum} "
+                f"({f.size:,} bytes); the file was discarded"
             )
         os.replace(fetched, target)
 
@@ -252,7 +313,7 @@ def fetch(dataset: str, path: str | None = None, *, download: bool = True) -> Pa
     found = "; ".join(rejected) if rejected else "no copy found"
     raise DatasetError(
         f"dataset {ds.name!r}: no verified copy of {f.path} "
-        f"(expected SHA-256 {f.sha256}, {f.size:,} bytes). Tried: {found}. "
+        f"(expected {f.checksum}, {f.size:,} bytes). Tried: {found}. "
         f"To fix: {_fix_hint(ds, f)}."
     ) from None
 
@@ -292,12 +353,159 @@ def load_shakespeare() -> str:
     return fetch("shakespeare", "shakespeare/input.txt").read_text(encoding="utf-8")
 
 
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+"""CIFAR-10 class names, in label order 0-9."""
+
+
+def decode_cifar10_archive(path: Path) -> dict[str, np.ndarray]:
+    """Decode the canonical ``cifar-10-python.tar.gz`` into the mirror's layout:
+    ``x_train`` (50000, 32, 32, 3) uint8, ``y_train`` (50000, 1) uint8, and the
+    same for the 10,000 test images. The archive is checksum-verified before
+    this is called; its batches are Python pickles of NumPy arrays."""
+    import pickle
+    import tarfile
+
+    batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if name.startswith("data_batch_") or name == "test_batch":
+                fh = tar.extractfile(member)
+                assert fh is not None
+                batch = pickle.load(fh, encoding="bytes")
+                x = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+                y = np.asarray(batch[b"labels"], dtype=np.uint8).reshape(-1, 1)
+                batches[name] = (x, y)
+    train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
+    return {
+        "x_train": np.concatenate([x for x, _ in train]),
+        "y_train": np.concatenate([y for _, y in train]),
+        "x_test": batches["test_batch"][0],
+        "y_test": batches["test_batch"][1],
+    }
+
+
+def load_cifar10(
+    n_train: int | None = None, n_test: int | None = None
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """CIFAR-10 as NumPy arrays.
+
+    Uses the converted mirror file when ``DLBOOK_DATA_MIRROR`` (or the cache)
+    has it, else the canonical archive (downloaded once). Both decode to the
+    same arrays, except that the offline mirror holds only the first 1,000 of
+    the 10,000 test images.
+
+    Args:
+        n_train: keep the first ``n_train`` training images (None: all 50,000).
+        n_test: keep the first ``n_test`` test images (None: all available).
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: images ``uint8`` of shape
+        ``(n, 32, 32, 3)`` (RGB, 0-255), labels ``uint8`` of shape ``(n,)``,
+        0-9 in the order of :data:`CIFAR10_CLASSES`.
+    """
+    try:
+        path = fetch("cifar10", "cifar10/cifar10_train50k_test1k.npz", download=False)
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except DatasetError as mirror_error:
+        try:
+            arrays = decode_cifar10_archive(fetch("cifar10", "cifar10/cifar-10-python.tar.gz"))
+        except DatasetError as canonical_error:
+            raise DatasetError(f"{canonical_error}\nThe converted form was not found either: {mirror_error}") from None
+    train = _take(arrays["x_train"], arrays["y_train"].reshape(-1), n_train)
+    test = _take(arrays["x_test"], arrays["y_test"].reshape(-1), n_test)
+    return train, test
+
+
+IMDB_ARCHIVES = ("imdb/aclImdb_text.tar.gz", "imdb/aclImdb_v1.tar.gz")
+
+
+def imdb_dir() -> Path:
+    """The unpacked ``aclImdb/`` folder in the cache, unpacked once.
+
+    The archive (mirror form first, else the canonical download) is unpacked
+    into a temporary folder beside the target, a marker file is written, and
+    the folder is renamed into place: an interrupted unpack leaves only a
+    temporary folder, never a half-filled ``aclImdb/``.
+    """
+    import tarfile
+
+    target = cache_dir() / "imdb" / "aclImdb"
+    if (target / ".complete").is_file():
+        return target
+    errors = []
+    archive = None
+    for path in IMDB_ARCHIVES:
+        try:
+            archive = fetch("imdb", path, download=path == IMDB_ARCHIVES[-1])
+            break
+        except DatasetError as err:
+            errors.append(str(err))
+    if archive is None:
+        raise DatasetError("\n".join(errors)) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # left by an older, unmarked unpack: redo it
+        shutil.rmtree(target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".partial-") as tmp:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = [m for m in tar.getmembers() if not m.name.endswith(".feat")]
+            try:
+                tar.extractall(tmp, members=members, filter="data")
+            except TypeError:  # Python without extraction filters
+                tar.extractall(tmp, members=members)  # noqa: S202 - verified archive
+        unpacked = Path(tmp) / "aclImdb"
+        (unpacked / ".complete").write_text(f"unpacked from {archive.name}\n")
+        os.replace(unpacked, target)
+    return target
+
+
+def load_imdb(
+    split: str = "train", n: int | None = None
+) -> tuple[list[str], np.ndarray]:
+    """IMDB reviews of one split as text, with labels.
+
+    Args:
+        split: ``"train"`` or ``"test"`` (25,000 labelled reviews each) or
+            ``"unsup"`` (50,000 unlabelled training reviews).
+        n: keep ``n`` reviews, half positive and half negative for labelled
+            splits (the first by file name, so the subset is fixed).
+
+    Returns:
+        ``(texts, labels)``: a list of review strings and an ``int8`` array of
+        shape ``(len(texts),)``: 1 positive, 0 negative, -1 unlabelled.
+    """
+    root = imdb_dir()
+    if split == "unsup":
+        groups = [(root / "train" / "unsup", -1, n)]
+    elif split in ("train", "test"):
+        half = None if n is None else n // 2
+        rest = None if n is None else n - n // 2
+        groups = [(root / split / "neg", 0, half), (root / split / "pos", 1, rest)]
+    else:
+        raise ValueError(f"split must be 'train', 'test' or 'unsup', not {split!r}")
+
+    def order(p: Path) -> tuple[int, str]:
+        stem = p.stem.split("_")[0]
+        return (int(stem) if stem.isdigit() else 0, p.name)
+
+    texts: list[str] = []
+    labels: list[int] = []
+    for folder, label_value, count in groups:
+        files = sorted(folder.glob("*.txt"), key=order)[:count]
+        texts += [f.read_text(encoding="utf-8") for f in files]
+        labels += [label_value] * len(files)
+    return texts, np.asarray(labels, dtype=np.int8)
+
+
 def copy_to_cache(dataset: str, path: str, source: Path) -> Path:
     """Verify ``source`` and copy it into the cache atomically (a helper for
     readers who fetched a file by hand)."""
     f = REGISTRY[dataset].file(path)
     if not verify(source, f):
-        raise DatasetError(f"{source} does not match {dataset}:{path} (SHA-256 {f.sha256})")
+        raise DatasetError(f"{source} does not match {dataset}:{path} ({f.checksum})")
     target = cache_dir() / f.path
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
