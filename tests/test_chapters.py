@@ -129,3 +129,17 @@ def test_readme_gives_the_two_commands():
     assert "make book" in readme and "make test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "DLBOOK_PROFILE=smoke" in ci and "DLBOOK_DATA_MIRROR" in ci
+
+
+EQ_LABEL = re.compile(r"\$\$\s*\((eq-[A-Za-z0-9_-]+)\)|:label: (eq-[A-Za-z0-9_-]+)")
+
+
+def test_equation_labels_are_unique_and_prefixed():
+    """Equation labels are global across the book: prefix them eq-NN- by chapter."""
+    seen: dict[str, str] = {}
+    for md in SOURCES:
+        for a, b in EQ_LABEL.findall(md.read_text()):
+            label = a or b
+            assert label.startswith(f"eq-{md.stem[:2]}-"), f"{md.name}: label {label} should start eq-{md.stem[:2]}-"
+            assert label not in seen, f"{label} is defined in {md.name} and {seen[label]}"
+            seen[label] = md.name
