@@ -11,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 STAMP  := $(VENV)/.installed-dlbook
-NBMAKE := --nbmake --nbmake-timeout=1200
+NBMAKE := --nbmake --nbmake-timeout=1200 --durations=0 --durations-min=1
 
 .PHONY: install book test unit chapters site sync check clean
 
