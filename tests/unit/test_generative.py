@@ -13,12 +13,6 @@ import pytest  # noqa: E402
 from dlbook import generative, plots  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def test_imports_without_keras():
     code = "import sys; import dlbook.generative; assert 'keras' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

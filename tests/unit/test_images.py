@@ -10,12 +10,6 @@ import pytest  # noqa: E402
 from dlbook import images, plots  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def test_show_images_grid_titles_and_hidden_spares():
     imgs = np.random.default_rng(0).random((10, 28, 28))
     fig = images.show_images(imgs, suptitle="ten digits", titles=[str(i) for i in range(10)], ncols=4)
