@@ -1,5 +1,9 @@
 """Benchmarks outside the notebooks: ``python -m dlbook.bench gpt --profile cpu``.
 
+``python -m dlbook.bench text --profile gpu --ids FILE.npz`` pretrains and
+fine-tunes chapter 9's encoder (:mod:`dlbook.encoder`) from a cached token-id
+file (:mod:`dlbook.token_ids`), so it runs where TensorFlow is absent.
+
 Trains chapter 8's GPT from the same code (:mod:`dlbook.gpt`) on Tiny
 Shakespeare with the recipe of a run profile and prints one line: parameters,
 steps, seconds to validation loss 2.0, final validation loss, tokens per
@@ -72,6 +76,7 @@ def bench_gpt(args: argparse.Namespace) -> str:
     line = (
         f"gpt {profile.name} | {backend} | {device} | params {model.count_params():,} | "
         f"steps {train_cfg.steps} | to val 2.0: {'%.1f s' % to_2 if to_2 is not None else 'not reached'} | "
+        f"best val {result.best_val:.3f} at step {result.best_step} | "
         f"final val {result.val_loss[-1]:.3f} (train {result.train_loss[-1]:.3f}) | "
         f"{tps:,.0f} tokens/s | total {result.total_seconds:.1f} s"
     )
@@ -79,6 +84,85 @@ def bench_gpt(args: argparse.Namespace) -> str:
     if peak:
         line += f" | MFU {gpt.model_flops_utilisation(model_cfg, tps, peak[1]):.1%} of {peak[0]} {peak[1] / 1e12:.0f} TFLOP/s"
     return line
+
+
+def load_ids(path: str) -> dict:
+    """Token-id arrays saved by chapter 9 (or a compact copy: uint16, cut to the
+    encoder's length), as int32 id arrays, float labels and the vocabulary."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for k in ("train", "val", "test", "unsup"):
+        arrays[k] = arrays[k].astype("int32")
+    return arrays
+
+
+def bench_text(args: argparse.Namespace) -> str:
+    """Pretrain chapter 9's encoder with masked LM, fine-tune it and the same
+    network from scratch on 100, 1,000 and all labels; return a summary."""
+    from . import runtime
+    from .profiles import Profile
+
+    runtime.quiet_environment()
+    backend = runtime.import_backend()
+    profile = Profile(args.profile, args.seed)
+    runtime.seed_everything(profile.seed)
+
+    import datetime
+    import json
+
+    import keras
+    import numpy as np
+
+    from . import encoder as enc
+
+    ids = load_ids(args.ids)
+    vocab = len(ids["vocabulary"])
+    cfg, pre, ft = enc.recipe(profile.name, vocab_size=vocab)
+    if args.sequences:
+        pre = enc.replace(pre, sequences=args.sequences, chunk=min(pre.chunk, args.sequences))
+    rng = np.random.default_rng(profile.seed)
+    cut = {k: ids[k][:, : cfg.length] for k in ("train", "val", "test", "unsup")}
+    x_pre = np.concatenate([cut["train"], cut["unsup"]])
+    x_pre = x_pre[(x_pre != 0).sum(axis=1) >= 8]
+    keras.utils.set_random_seed(profile.seed)
+    encoder = enc.build_encoder(cfg)
+    mlm = enc.compile_mlm(enc.build_mlm(encoder, cfg), pre)
+    log = print if args.verbose else None
+    pre_log = enc.pretrain(mlm, x_pre, cfg, pre, rng, log=log)
+    val_loss, val_top1 = enc.masked_lm_scores(mlm, cut["val"], cfg)
+    freq = np.bincount(x_pre[x_pre != 0], minlength=vocab) / np.sum(x_pre != 0)
+    unigram = float(-np.sum(freq[freq > 0] * np.log(freq[freq > 0])))
+    device = runtime.device_description()
+    out = dict(date=datetime.date.today().isoformat(), profile=profile.name, backend=backend, device=device, seed=profile.seed,
+               encoder_params=encoder.count_params(), pretrain_sequences=pre.sequences,
+               pretrain_tokens=pre_log.tokens, pretrain_seconds=round(pre_log.seconds, 1),
+               tokens_per_s=round(pre_log.tokens_per_second), val_mlm_loss=round(val_loss, 4),
+               val_top1=round(val_top1, 4), unigram_entropy=round(unigram, 4), finetune={})
+    lines = [f"text {profile.name} | {backend} | {device} | encoder {out['encoder_params']:,} params | "
+             f"pretraining {pre_log.tokens / 1e6:.1f}M tokens in {pre_log.seconds:.1f} s, "
+             f"{pre_log.tokens_per_second:,.0f} tokens/s | val masked-LM {val_loss:.3f} (unigram {unigram:.3f}), "
+             f"top-1 {val_top1:.1%}"]
+    tuner = enc.FineTuner(cfg, ft, encoder.get_weights(), seed=profile.seed)
+    label_order = rng.permutation(len(cut["train"]))
+    n_all = len(cut["train"])
+    labels = [int(n) for n in args.labels.split(",")] if args.labels else [100, 1000, n_all]
+    labels = sorted({min(n, n_all) for n in labels})
+    for n in labels:
+        acc = {}
+        for pretrained in (True, False):
+            r = tuner.run(pretrained, cut["train"], ids["y_train"], label_order[:n], seed=n,
+                          evaluate={"test": cut["test"]})
+            acc[pretrained] = float(np.mean((r["p"]["test"] > 0.5) == ids["y_test"]))
+            out["finetune"][f"{n} {'pretrained' if pretrained else 'scratch'}"] = dict(
+                test=round(acc[pretrained], 4), steps=r["steps"], seconds=round(r["seconds"], 1))
+        lines.append(f"  {n:6,} labels ({r['steps']} steps): pretrained {acc[True]:.4f}, scratch {acc[False]:.4f}, "
+                     f"gain {100 * (acc[True] - acc[False]):+.1f} points")
+    if args.json:
+        with open(args.json, "a") as fh:
+            fh.write(json.dumps(out) + "\n")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,10 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true", help="print a line per evaluation")
     p.add_argument("--throughput", type=int, default=0, metavar="STEPS",
                    help="only time STEPS training steps (after compiling) and print tokens/s")
+    t = sub.add_parser("text", help="pretrain and fine-tune chapter 9's encoder from a token-id file")
+    t.add_argument("--ids", required=True, help="the .npz of token ids (chapter 9's cache, or a compact copy)")
+    t.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default="cpu")
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--sequences", type=int, default=0, help="override the recipe's pretraining sequences")
+    t.add_argument("--labels", default="", help="comma-separated label counts (default: 100,1000,all)")
+    t.add_argument("--json", default="", help="append the figures as one JSON line to this file")
+    t.add_argument("--verbose", action="store_true", help="print the loss of each pretraining chunk")
     args = parser.parse_args(argv)
-    if args.threads:
+    if getattr(args, "threads", 0):
         set_threads(args.threads)
-    print(bench_gpt(args), flush=True)
+    print(bench_gpt(args) if args.what == "gpt" else bench_text(args), flush=True)
     return 0
 
 

@@ -338,6 +338,17 @@ class TrainResult:
     train_seconds: float = 0.0
     first_chunk_seconds: float = 0.0
     total_seconds: float = 0.0
+    restored_best: bool = False
+
+    @property
+    def best_val(self) -> float:
+        """The lowest validation loss of any evaluation."""
+        return float(min(self.val_loss))
+
+    @property
+    def best_step(self) -> int:
+        """The step of the evaluation with the lowest validation loss."""
+        return self.steps[int(np.argmin(self.val_loss))]
 
     def seconds_to(self, target: float) -> float | None:
         """Wall seconds from the start until the first evaluation at or below ``target``."""
@@ -377,6 +388,7 @@ def train_gpt(
     seed: int = 0,
     log: Callable[[str], None] | None = print,
     on_eval: Callable[[int, "TrainResult"], None] | None = None,
+    keep_best: bool = True,
 ) -> TrainResult:
     """Train a compiled GPT on random windows of ``train_ids``.
 
@@ -392,11 +404,16 @@ def train_gpt(
         log: called with one line per evaluation (None: silent).
         on_eval: called as ``on_eval(step, result)`` after each evaluation; the
             time it takes is left out of the reported seconds.
+        keep_best: keep a copy of the weights whenever the validation loss
+            improves and put the best ones back at the end (nanoGPT saves a
+            checkpoint only when the validation loss improves, for the same
+            reason: a small corpus is overfitted in a long run).
     """
     block = model.input_shape[1]
     rng = np.random.default_rng(seed)
     val_x, val_y = validation_windows(val_ids, cfg.eval_windows, block)  # the same for every seed
     result = TrainResult()
+    best_weights = None
     start = time.perf_counter()
     step = 0
     while step < cfg.steps:
@@ -415,6 +432,8 @@ def train_gpt(
         result.val_loss.append(val)
         result.seconds.append(time.perf_counter() - start)
         result.tokens_per_second.append(n * cfg.batch_size * block / fit_seconds)
+        if keep_best and val <= result.best_val:
+            best_weights = model.get_weights()
         if log:
             log(f"step {step:5d}: train loss {result.train_loss[-1]:.3f}, val loss {val:.3f}, "
                 f"{result.tokens_per_second[-1]:8,.0f} tokens/s, {result.seconds[-1]:6.1f} s")
@@ -423,6 +442,9 @@ def train_gpt(
             on_eval(step, result)
             start += time.perf_counter() - tick
     result.total_seconds = time.perf_counter() - start
+    if keep_best and best_weights is not None and result.best_step != result.steps[-1]:
+        model.set_weights(best_weights)
+        result.restored_best = True
     return result
 
 

@@ -1,4 +1,4 @@
-"""What a chapter reports to its page: glued numbers and small tables.
+"""What a chapter reports to its page: glued numbers, small tables and source code.
 
 ``glue`` stores a value under a name so the prose can quote it with
 ``{glue:text}`name`:.3f``` (myst-nb); where myst-nb is not installed (Colab)
@@ -53,3 +53,12 @@ def show_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: in
     from IPython.display import Markdown, display
 
     display(Markdown(markdown_table(headers, rows, digits)))
+
+
+def show_source(obj: Any) -> None:
+    """Display the source code of a function or class (from dlbook) as a Python block."""
+    import inspect
+
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj)}```"))

@@ -164,3 +164,29 @@ def test_trains_on_jax_where_tensorflow_is_absent(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "ok False"
+
+
+def test_training_keeps_the_best_weights(monkeypatch):
+    """When the validation loss turns up, train_gpt puts back the weights of its best evaluation."""
+    ids = np.tile(np.arange(TINY.vocab_size, dtype=np.int32), 200)
+    cfg = gpt.TrainConfig(steps=30, batch_size=4, learning_rate=1e-3, min_lr=1e-4, warmup_steps=1,
+                          decay_steps=30, eval_every=10, eval_windows=8, steps_per_execution=5, jit_compile=False)
+    model = gpt.compile_gpt(gpt.build_gpt(TINY), cfg)
+    scripted = iter([2.0, 1.0, 3.0])  # the second evaluation is the best
+    snapshots = []
+    real_evaluate = gpt.evaluate
+
+    def fake_evaluate(m, x, y, max_batch=64):
+        snapshots.append([w.copy() for w in m.get_weights()])
+        real_evaluate(m, x, y, max_batch)
+        return next(scripted)
+
+    monkeypatch.setattr(gpt, "evaluate", fake_evaluate)
+    result = gpt.train_gpt(model, ids, ids, cfg, log=None)
+    assert result.best_val == 1.0 and result.best_step == 20 and result.restored_best
+    for now, kept in zip(model.get_weights(), snapshots[1]):
+        np.testing.assert_array_equal(now, kept)
+    model2 = gpt.compile_gpt(gpt.build_gpt(TINY), cfg)
+    scripted = iter([3.0, 2.0, 1.0])  # improving to the end: nothing to put back
+    result = gpt.train_gpt(model2, ids, ids, cfg, log=None)
+    assert result.best_step == 30 and not result.restored_best
