@@ -56,9 +56,11 @@ def show_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: in
 
 
 def show_source(obj: Any) -> None:
-    """Display the source code of a function or class (from dlbook) as a Python block."""
+    """Display the source code of a function or class (from dlbook) as a Python
+    block; a method's indentation is removed."""
     import inspect
+    import textwrap
 
     from IPython.display import Markdown, display
 
-    display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+    display(Markdown(f"```python\n{textwrap.dedent(inspect.getsource(obj))}```"))

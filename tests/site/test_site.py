@@ -86,9 +86,13 @@ class _Page(HTMLParser):
         self.links: list[str] = []
         self.stderr_blocks = 0
         self.text: list[str] = []
+        self.prose: list[str] = []  # text outside <pre> and <code>
+        self._code_depth = 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag in ("pre", "code"):
+            self._code_depth += 1
         if tag == "img" and a.get("src"):
             self.images.append(a["src"])
         if tag == "script" and a.get("src"):
@@ -98,8 +102,14 @@ class _Page(HTMLParser):
         if "stderr" in (a.get("class") or ""):
             self.stderr_blocks += 1
 
+    def handle_endtag(self, tag):
+        if tag in ("pre", "code") and self._code_depth:
+            self._code_depth -= 1
+
     def handle_data(self, data):
         self.text.append(data)
+        if not self._code_depth:
+            self.prose.append(data)
 
 
 def parse(path: Path) -> _Page:
@@ -117,6 +127,8 @@ def test_chapter_page_is_clean(build_log: str, md: Path):
     for pattern in LOG_PATTERNS:
         assert not re.search(pattern, text), f"{page_path.name} shows log output matching {pattern!r}"
     assert page.stderr_blocks == 0, f"{page_path.name} has stderr output"
+    raw = re.findall(r"\|\s*-{3,}\s*\|.{0,60}", "".join(page.prose))
+    assert not raw, f"{page_path.name} shows a markdown table as raw text (not rendered): {raw[:2]}"
     for src in page.images:
         assert not src.startswith(("http:", "https:", "//")), f"remote image {src}"
         target = (page_path.parent / src).resolve()

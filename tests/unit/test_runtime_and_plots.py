@@ -101,3 +101,17 @@ def test_glue_adds_no_output_value():
     from dlbook.report import glue
 
     assert glue("unit_test_value", 1.5) is None
+
+
+def test_show_source_displays_dedented_python(monkeypatch):
+    import IPython.display
+
+    from dlbook import report
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    report.show_source(report.markdown_table)
+    report.show_source(IPython.display.Markdown.__init__)  # a method: indented in its file
+    first, method = (m.data for m in shown)
+    assert first.startswith("```python\ndef markdown_table(") and first.endswith("```")
+    assert method.startswith("```python\ndef __init__(")
