@@ -36,14 +36,15 @@ def glue(name: str, value: Any, display: bool = False) -> None:
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a bare | would end the cell
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    """A Markdown table as text: floats to ``digits`` decimals (tiny ones in %g)."""
+    """A Markdown table as text: floats to ``digits`` decimals (tiny ones in %g);
+    a ``|`` inside a header or cell (as in ``max |a - b|``) is escaped."""
     if any(len(r) != len(headers) for r in rows):
         raise ValueError("every row needs one value per header")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = ["| " + " | ".join(_cell(h, digits) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_cell(v, digits) for v in r) + " |" for r in rows]
     return "\n".join(lines)
 

@@ -95,6 +95,8 @@ def test_markdown_table():
     assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.500 |", "| x | 1e-07 |"]
     with pytest.raises(ValueError):
         markdown_table(["a"], [[1, 2]])
+    piped = markdown_table(["max |a - b|"], [["x|y"]])
+    assert piped.splitlines() == ["| max \\|a - b\\| |", "|---|", "| x\\|y |"]
 
 
 def test_glue_adds_no_output_value():
