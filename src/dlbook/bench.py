@@ -89,10 +89,9 @@ def bench_gpt(args: argparse.Namespace) -> str:
 def load_ids(path: str) -> dict:
     """Token-id arrays saved by chapter 9 (or a compact copy: uint16, cut to the
     encoder's length), as int32 id arrays, float labels and the vocabulary."""
-    import numpy as np
+    from .token_ids import read_token_ids
 
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = read_token_ids(path)
     for k in ("train", "val", "test", "unsup"):
         arrays[k] = arrays[k].astype("int32")
     return arrays
@@ -124,16 +123,14 @@ def bench_text(args: argparse.Namespace) -> str:
         pre = enc.replace(pre, sequences=args.sequences, chunk=min(pre.chunk, args.sequences))
     rng = np.random.default_rng(profile.seed)
     cut = {k: ids[k][:, : cfg.length] for k in ("train", "val", "test", "unsup")}
-    x_pre = np.concatenate([cut["train"], cut["unsup"]])
-    x_pre = x_pre[(x_pre != 0).sum(axis=1) >= 8]
+    x_pre = enc.pretraining_rows([cut["train"], cut["unsup"]], cfg)
     keras.utils.set_random_seed(profile.seed)
     encoder = enc.build_encoder(cfg)
     mlm = enc.compile_mlm(enc.build_mlm(encoder, cfg), pre)
     log = print if args.verbose else None
     pre_log = enc.pretrain(mlm, x_pre, cfg, pre, rng, log=log)
     val_loss, val_top1 = enc.masked_lm_scores(mlm, cut["val"], cfg)
-    freq = np.bincount(x_pre[x_pre != 0], minlength=vocab) / np.sum(x_pre != 0)
-    unigram = float(-np.sum(freq[freq > 0] * np.log(freq[freq > 0])))
+    unigram = enc.unigram_entropy(x_pre, vocab)
     device = runtime.device_description()
     out = dict(date=datetime.date.today().isoformat(), profile=profile.name, backend=backend, device=device, seed=profile.seed,
                encoder_params=encoder.count_params(), pretrain_sequences=pre.sequences,

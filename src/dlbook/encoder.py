@@ -23,10 +23,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from . import training
 from .attention import CausalSelfAttention
 
 __all__ = ["EncoderConfig", "PretrainConfig", "FinetuneConfig", "recipe", "replace", "build_encoder",
-           "mask_tokens", "build_mlm", "pretrain", "masked_lm_scores", "FineTuner"]
+           "pretraining_rows", "unigram_entropy", "mask_tokens", "build_mlm", "pretrain", "masked_lm_scores",
+           "FineTuner"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,21 @@ def build_encoder(cfg: EncoderConfig, dropout: float = 0.0) -> keras.Model:
         h = layers.Dense(cfg.ff, activation="gelu")(layers.LayerNormalization(epsilon=1e-5)(x))
         x = x + layers.Dropout(dropout)(layers.Dense(cfg.dim)(h))
     return keras.Model(ids_in, layers.LayerNormalization(epsilon=1e-5)(x), name="encoder")
+
+
+def pretraining_rows(arrays: list[np.ndarray], cfg: EncoderConfig, min_tokens: int = 8) -> np.ndarray:
+    """The pretraining text: the id rows of ``arrays`` (never the test set) cut to
+    the encoder's length, without rows of fewer than ``min_tokens`` real tokens."""
+    x = np.concatenate([a[:, : cfg.length] for a in arrays])
+    return x[(x != 0).sum(axis=1) >= min_tokens]
+
+
+def unigram_entropy(x: np.ndarray, vocab_size: int) -> float:
+    """Entropy (nats) of the word frequencies of the real tokens of ``x``:
+    the masked-LM loss of a model that ignores the context."""
+    freq = np.bincount(x[x != 0], minlength=vocab_size) / np.sum(x != 0)
+    freq = freq[freq > 0]
+    return float(-np.sum(freq * np.log(freq)))
 
 
 def n_predictions(cfg: EncoderConfig, rate: float = 0.15) -> int:
@@ -277,19 +294,11 @@ class FineTuner:
         self.start = {False: self.model.get_weights()}  # fresh random weights
         encoder.set_weights(pretrained_weights)
         self.start[True] = self.model.get_weights()     # the same head on the pretrained encoder
-        # dropout draws from seed-generator states, which get_weights leaves out: keep them too,
-        # so every run draws the same dropout masks
-        self.seed_states = [(v, ops.convert_to_numpy(v.value)) for v in self.model.non_trainable_variables
-                            if "seed_generator" in v.path]
+        self.seeds = training.seed_states(self.model)    # so every run draws the same dropout masks
 
     def restart(self, pretrained: bool) -> keras.Model:
         """The classifier at its starting point, with an optimizer that has taken no step."""
-        self.model.set_weights(self.start[pretrained])
-        for v, value in self.seed_states:
-            v.assign(value)
-        for v in self.model.optimizer.variables:
-            if v.name != "learning_rate":  # step counter, first and second moments
-                v.assign(ops.zeros(v.shape, v.dtype))
+        training.reset_training_state(self.model, self.start[pretrained], self.seeds)
         return self.model
 
     def steps_for(self, n: int) -> int:

@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .images import _require
 from .plots import label
 
 
@@ -107,8 +108,7 @@ def show_image_rows(rows: Mapping[str, np.ndarray], *, title: str, size: float =
     """
     import matplotlib.pyplot as plt
 
-    if not title or not title.strip():
-        raise ValueError("every figure needs a title")
+    _require(title, "title")
     if not rows:
         raise ValueError("no rows to show")
     ncols = max(len(r) for r in rows.values())

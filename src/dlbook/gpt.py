@@ -500,14 +500,6 @@ def time_variants(
     return out
 
 
-def reset_training_state(model: keras.Model, weights: list) -> None:
-    """Put back ``weights`` (from ``model.get_weights()``) and zero the optimizer's
-    state (its step counter and moment estimates), as if training had not begun."""
-    model.set_weights(weights)
-    for variable in model.optimizer.variables:
-        variable.assign(ops.zeros(variable.shape, variable.dtype))
-
-
 # --------------------------------------------------------------------------
 # Sampling
 

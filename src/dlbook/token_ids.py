@@ -87,7 +87,11 @@ def save_token_ids(name: str, arrays: Mapping[str, np.ndarray]) -> Path:
 def load_token_ids(name: str) -> dict[str, np.ndarray] | None:
     """The arrays saved under ``name``, or None when there is no cached file."""
     path = ids_path(name)
-    if not path.is_file():
-        return None
+    return read_token_ids(path) if path.is_file() else None
+
+
+def read_token_ids(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a token-id file at ``path`` (a cached one, or a copy carried
+    to another machine), without unpickling anything."""
     with np.load(path, allow_pickle=False) as npz:
         return {key: npz[key] for key in npz.files}

@@ -31,6 +31,16 @@ def test_recipes_differ_by_profile_and_keep_the_vocabulary():
     assert enc.recipe("gpu", 10)[0].dim > enc.recipe("cpu", 10)[0].dim > enc.recipe("smoke", 10)[0].dim
 
 
+def test_pretraining_rows_and_unigram_entropy():
+    a = np.array([[3, 4, 0, 0], [5, 0, 0, 0]], dtype="int32")
+    b = np.array([[2, 2, 2, 9]], dtype="int32")
+    cfg = enc.replace(TINY, length=3)
+    rows = enc.pretraining_rows([a, b], cfg, min_tokens=2)
+    np.testing.assert_array_equal(rows, [[3, 4, 0], [2, 2, 2]])  # cut to 3 tokens; the 1-token row dropped
+    assert enc.unigram_entropy(rows, 10) == pytest.approx(-(2 * 0.2 * np.log(0.2) + 0.6 * np.log(0.6)))
+    assert enc.unigram_entropy(np.array([[7, 7, 0]]), 10) == 0.0
+
+
 def test_mask_tokens_follows_bert():
     x = np.tile(np.arange(2, 22, dtype="int32"), (2000, 1))  # full rows of 20 real tokens
     cfg = enc.replace(TINY, length=20)

@@ -126,19 +126,6 @@ def test_time_variants():
         assert s["tokens_per_s"] == pytest.approx(4 * TINY.block_size / s["step_s"])
 
 
-def test_reset_training_state():
-    cfg = gpt.TrainConfig(jit_compile=False, steps_per_execution=1)
-    model = gpt.compile_gpt(gpt.build_gpt(TINY), cfg)
-    w0 = model.get_weights()
-    x = tiny_ids(8)
-    model.fit(x, x, batch_size=4, verbose=0)
-    assert int(model.optimizer.iterations) == 2
-    gpt.reset_training_state(model, w0)
-    assert int(model.optimizer.iterations) == 0
-    for a, b in zip(model.get_weights(), w0):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_trains_on_jax_where_tensorflow_is_absent(tmp_path):
     """The GPU machine has JAX but no TensorFlow: chapter 8's code must train and save there."""
     import os
