@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 import re
 import sys
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import jupytext
@@ -20,12 +25,21 @@ REPO_URL = CONFIG["repository"]["url"]
 SOURCES = harness.chapter_sources()
 IDS = [md.stem for md in SOURCES]
 
-BOOTSTRAP = f'''# Colab, or any notebook opened on its own: install the book's helper package.
-# For a GPU on Colab: Runtime > Change runtime type > GPU, then Runtime > Run all.
+SITE_URL = CONFIG["html"]["baseurl"].rstrip("/")
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+BOOTSTRAP = f'''# Colab, or a notebook opened on its own: install the book's helper package, dlbook,
+# at the version this chapter was written for (from the book's site, else its git tag).
+DLBOOK_VERSION = "{VERSION}"
 try:
     import dlbook
 except ImportError:
-    %pip install --quiet "dlbook @ git+{REPO_URL}"
+    import os, subprocess, sys
+    site = os.environ.get("DLBOOK_SITE", "{SITE_URL}")
+    for source in (f"{{site}}/_static/dlbook-{{DLBOOK_VERSION}}-py3-none-any.whl",
+                   f"git+{REPO_URL}@v{{DLBOOK_VERSION}}"):
+        if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"dlbook @ {{source}}"]).returncode == 0:
+            break
     import dlbook'''
 
 
@@ -71,7 +85,10 @@ def test_chapter_metadata(md: Path):
 def test_first_cell_is_the_colab_bootstrap(md: Path):
     nb = jupytext.read(md)
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert first.source.strip() == BOOTSTRAP, f"{md.name}: first code cell must be the bootstrap cell"
+    assert first.source.strip() == BOOTSTRAP, (
+        f"{md.name}: the first code cell must be the bootstrap cell of tests/test_chapters.py, "
+        f"installing dlbook {VERSION} (pyproject.toml's version) from {SITE_URL} (_config.yml)"
+    )
     assert "hide-output" in first.metadata.get("tags", [])
 
 
@@ -116,12 +133,24 @@ def test_toc_lists_existing_files_and_every_chapter():
         assert f"chapters/{md.stem}" in listed, f"{md.name} is not in _toc.yml"
 
 
-def test_colab_links_point_at_existing_notebooks():
-    """The launch button opens <repo>/blob/<branch>/<page>.ipynb: the file must exist."""
+def test_colab_links_open_the_colab_edition():
+    """The launch button opens <repo>/blob/<branch>/<path_to_book>/<page>.ipynb: the
+    branch the site is published to and the folder the Colab edition is written to."""
+    import colab_edition
+
     assert CONFIG["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
     assert REPO_URL.startswith("https://github.com/")
-    for md in SOURCES:
-        assert md.with_suffix(".ipynb").exists()
+    assert CONFIG["repository"]["branch"] == colab_edition.PUBLISHED_BRANCH
+    assert CONFIG["repository"]["path_to_book"] == colab_edition.FOLDER
+
+
+def test_bootstrap_version_is_the_package_version():
+    """The version the bootstrap installs is pyproject.toml's, and dlbook reports it."""
+    import dlbook
+
+    assert f'DLBOOK_VERSION = "{VERSION}"' in BOOTSTRAP
+    assert dlbook.__version__ == VERSION
+    assert SITE_URL.startswith("https://") and REPO_URL in BOOTSTRAP
 
 
 def test_readme_gives_the_two_commands():

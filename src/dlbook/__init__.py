@@ -10,7 +10,12 @@ from __future__ import annotations
 from .profiles import PROFILES, Profile, ProfileError, current_profile
 from .runtime import quiet_environment, setup
 
-__version__ = "0.1.0"
+try:  # one source of the version: pyproject.toml, through the installed metadata
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("dlbook")
+except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+    __version__ = "0+unknown"
 
 # Quiet TensorFlow's native logging before any chapter imports it.
 quiet_environment()

@@ -225,6 +225,34 @@ def check_versions(installed: dict[str, str] | None = None) -> list[str]:
     return problems
 
 
+def run_facts(profile: Profile) -> dict[str, str]:
+    """What a page states about the run that executed it: profile, device,
+    Keras version, backend, seed and date (the ``dlbook_*`` glue keys)."""
+    import datetime
+
+    return {
+        "dlbook_profile": profile.name,
+        "dlbook_device": device_description(),
+        "dlbook_keras": versions().get("keras", "?"),
+        "dlbook_backend": backend_name(),
+        "dlbook_seed": str(profile.seed),
+        "dlbook_date": datetime.date.today().isoformat(),
+    }
+
+
+def glue_run_facts(profile: Profile) -> None:
+    """Glue :func:`run_facts` so every chapter's page can say how it was executed
+    (only inside a Jupyter kernel: a script's stdout stays clean)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from .report import glue
+
+    for key, value in run_facts(profile).items():
+        glue(key, value)
+
+
 def setup(*, backends: tuple[str, ...] | None = None, quiet: bool = False) -> Profile:
     """Prepare a chapter: quiet logs, import the backend, seed, print the banner.
 
@@ -249,6 +277,7 @@ def setup(*, backends: tuple[str, ...] | None = None, quiet: bool = False) -> Pr
     from . import plots
 
     plots.use_book_style()
+    glue_run_facts(profile)
     if not quiet:
         print(banner(profile))
         for problem in check_versions():

@@ -117,3 +117,20 @@ def test_show_source_displays_dedented_python(monkeypatch):
     first, method = (m.data for m in shown)
     assert first.startswith("```python\ndef markdown_table(") and first.endswith("```")
     assert method.startswith("```python\ndef __init__(")
+
+
+def test_run_facts_name_the_profile_device_and_versions():
+    from dlbook.profiles import Profile
+
+    facts = runtime.run_facts(Profile("smoke", seed=7))
+    assert facts["dlbook_profile"] == "smoke" and facts["dlbook_seed"] == "7"
+    assert facts["dlbook_device"] == runtime.device_description()
+    assert set(facts) == {"dlbook_profile", "dlbook_device", "dlbook_keras", "dlbook_backend",
+                          "dlbook_seed", "dlbook_date"}
+
+
+def test_run_facts_are_not_glued_outside_a_kernel(capsys):
+    from dlbook.profiles import Profile
+
+    runtime.glue_run_facts(Profile("smoke"))
+    assert capsys.readouterr().out == ""
