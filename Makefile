@@ -3,7 +3,10 @@
 #   make test   the whole test suite (unit tests, pairing and chapter checks,
 #               every chapter executed by nbmake under each backend it
 #               declares, the site built with warnings as errors and checked
-#               in a headless browser)
+#               in a headless browser, every chapter's Colab edition run in a
+#               Colab-like runtime)
+#   make publish  build the site in the cpu or gpu profile and push it to the
+#               gh-pages branch (the Colab edition and dlbook's wheel go with it)
 # Profiles and data come from the environment: DLBOOK_PROFILE, DLBOOK_DATA_MIRROR.
 
 PYTHON ?= python3
@@ -13,7 +16,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 STAMP  := $(VENV)/.installed-dlbook
 NBMAKE := --nbmake --nbmake-timeout=1200 --durations=0 --durations-min=1
 
-.PHONY: install book test unit chapters site sync check clean
+.PHONY: install book publish test unit chapters site colab sync check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
@@ -26,10 +29,23 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) tests/colab_edition.py build
 	@echo "The book is in _build/html: open _build/html/index.html"
 
+# The published site: executed in the cpu or gpu profile (never smoke, whose
+# numbers mean nothing), then pushed to gh-pages with the Colab edition and the
+# wheel the chapters' bootstrap cell installs; the tag v<version> is the
+# bootstrap's fallback. Needs push access to the repository.
+publish: $(STAMP)
+	@case "$${DLBOOK_PROFILE:-auto}" in smoke) \
+	  echo "make publish: DLBOOK_PROFILE=smoke; the published site is built in cpu or gpu"; exit 1;; esac
+	$(MAKE) book
+	version=$$($(PY) -c 'import dlbook; print(dlbook.__version__)'); \
+	  git tag "v$$version" 2>/dev/null || true; git push origin "v$$version"
+	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
+
 unit: $(STAMP)
-	$(PYTEST) tests/unit tests/test_chapters.py
+	$(PYTEST) tests/unit tests/test_chapters.py tests/test_colab_edition.py
 
 chapters: $(STAMP)
 	$(PY) tests/harness.py stage
@@ -43,7 +59,13 @@ chapters: $(STAMP)
 site: $(STAMP)
 	$(PYTEST) tests/site
 
-test: unit chapters site
+# Every chapter's Colab edition in a fresh environment of Colab's package
+# versions, dlbook installed by the bootstrap from the site served on loopback,
+# the data mirror served over HTTP (needs `make site` first).
+colab: $(STAMP)
+	$(PYTEST) -v --durations=0 tests/colab
+
+test: unit chapters site colab
 
 # Execute and check one chapter under each backend it declares:
 #   make check CH=01_backprop        (add DLBOOK_PROFILE=cpu for the laptop profile)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import colab_edition  # noqa: E402
 import harness  # noqa: E402
 
 ROOT = harness.ROOT
@@ -63,6 +64,7 @@ def build_log() -> str:
     (ROOT / "_build").mkdir(exist_ok=True)
     (ROOT / "_build" / "site-build.log").write_text(log)
     assert proc.returncode == 0, "site build failed (warnings are errors):\n" + log[-6000:]
+    colab_edition.main(["build"])  # the wheel and the Colab edition, as `make book` writes them
     return log
 
 
@@ -136,8 +138,23 @@ def test_chapter_page_is_clean(build_log: str, md: Path):
     for src in page.scripts:
         assert not src.startswith(("http:", "https:", "//")), f"{page_path.name} loads {src} from the network"
     repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
-    colab = f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/chapters/{md.stem}.ipynb"
+    published = f"{colab_edition.FOLDER}/chapters/{md.stem}.ipynb"
+    colab = f"https://colab.research.google.com/github/{repo}/blob/{colab_edition.PUBLISHED_BRANCH}/{published}"
     assert colab in page.links, f"{page_path.name}: no Colab button to {colab}"
+    assert (HTML / published).is_file(), f"the Colab button opens {published}, which the site lacks"
+    glued = re.findall(r"\S*<sup>†</sup>", (HTML / published).read_text(encoding="utf-8"))
+    if "{glue:text}" in md.read_text(encoding="utf-8"):
+        assert glued, f"{published} quotes none of the values the site build computed"
+
+
+def test_site_publishes_the_wheel_the_bootstrap_installs(build_log: str):
+    wheel = HTML / "_static" / colab_edition.wheel_name()
+    assert wheel.is_file(), f"{wheel} missing: the Colab bootstrap installs dlbook from it"
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = zf.read(f"dlbook-{colab_edition.project_version()}.dist-info/METADATA").decode()
+    assert f"Version: {colab_edition.project_version()}" in meta
 
 
 def test_mathjax_is_bundled(build_log: str):
