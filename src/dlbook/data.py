@@ -2,31 +2,66 @@
 
 Each :class:`Dataset` lists its files. A file is looked for, in order:
 
-1. in the local mirror named by ``DLBOOK_DATA_MIRROR`` (a folder laid out like
-   the book's offline mirror: ``mnist/mnist.npz``, ``shakespeare/input.txt``, ...),
-   read in place and never written to;
+1. in the mirror folder named by ``DLBOOK_DATA_MIRROR`` (a folder laid out like
+   the book's offline mirror: ``mnist/mnist.npz``, ``shakespeare/input.txt``,
+   ...), read in place and never written to;
 2. in the cache folder (``data/`` at the top of a checkout of the book,
    ``~/.cache/dlbook`` elsewhere, or ``DLBOOK_DATA_DIR``);
-3. on the internet, downloaded with a progress bar into the cache.
+3. at the mirror URL, when ``DLBOOK_DATA_MIRROR`` is an ``http://`` or
+   ``https://`` address instead of a folder (an institutional mirror, or the
+   book's own mirror served on loopback): ``<url>/<path>`` is downloaded into
+   the cache. This works for files that have no canonical address (the
+   converted CIFAR-10 file, the repacked IMDB archive), and even when a caller
+   passes ``download=False`` or ``DLBOOK_OFFLINE=1`` is set: a mirror the user
+   configured is not "the internet";
+4. at the file's canonical address on the internet, downloaded into the cache,
+   unless the caller passes ``download=False`` or ``DLBOOK_OFFLINE`` is set
+   (to anything but ``0``).
 
-Every file is checked against its SHA-256 before use; a file that fails the
-check is never used. When no verified copy can be had, :class:`DatasetError`
-says which dataset and file, the checksum expected, and how to fix it.
+Downloads need nothing beyond the standard library: each streams into a
+``.partial-*`` file beside its target, shows one quiet progress line, stops as
+soon as more bytes arrive than declared, is checked against its SHA-256 (or the
+publisher's MD5 where that is all there is), and only then is renamed into
+place. A failed or rejected download leaves nothing behind; ``.partial-*``
+leftovers of killed runs are swept once they are an hour old.
+
+Every file is checked before use; a file that fails the check is never used.
+When no verified copy can be had, one :class:`DatasetError` says which dataset
+and file, the checksum expected, every source tried and why it failed, and how
+to fix it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import os
 import shutil
+import stat
+import sys
 import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 MIRROR_ENV = "DLBOOK_DATA_MIRROR"
 CACHE_ENV = "DLBOOK_DATA_DIR"
+OFFLINE_ENV = "DLBOOK_OFFLINE"
+
+PARTIAL_PREFIX = ".partial-"
+"""Name prefix of temporary downloads and unpacks, beside their targets."""
+STALE_PARTIAL_S = 3600
+"""``.partial-*`` entries untouched for this many seconds are leftovers of a killed run."""
+DOWNLOAD_TIMEOUT_S = 60
+"""Seconds a download may wait for the server (to connect, or for more bytes)."""
+_CHUNK = 1 << 20
 
 
 class DatasetError(RuntimeError):
@@ -173,6 +208,7 @@ register(
 )
 
 
+
 # --------------------------------------------------------------------------
 # Locating and verifying files
 
@@ -187,27 +223,53 @@ def sha256_of(path: Path, chunk: int = 1 << 20, algorithm: str = "sha256") -> st
 
 
 _VERIFIED: dict[tuple[str, int, float, str], bool] = {}
+_MISSING = "missing"
+
+
+def _remember(path: Path, expected: DataFile, good: bool) -> None:
+    st = path.stat()
+    _VERIFIED[(str(path.resolve()), st.st_size, st.st_mtime, expected.checksum)] = good
+
+
+def _problem(path: Path, expected: DataFile) -> str | None:
+    """None if ``path`` is a good copy of ``expected``, else why not (``_MISSING``
+    when there is nothing at ``path``)."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return _MISSING
+    except OSError as err:
+        return f"unreadable: {type(err).__name__}: {err}"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size != expected.size:
+        return (
+            f"checksum mismatch: {st.st_size:,} bytes where {expected.size:,} are expected; "
+            "truncated, corrupt or a different version"
+        )
+    key = (str(path.resolve()), st.st_size, st.st_mtime, expected.checksum)
+    if key not in _VERIFIED:
+        try:
+            if expected.sha256:
+                _VERIFIED[key] = sha256_of(path) == expected.sha256
+            else:
+                _VERIFIED[key] = sha256_of(path, algorithm="md5") == expected.md5
+        except OSError as err:
+            return f"unreadable: {type(err).__name__}: {err}"
+    if not _VERIFIED[key]:
+        return "checksum mismatch: corrupt or a different version"
+    return None
 
 
 def verify(path: Path, expected: DataFile) -> bool:
-    """True if ``path`` exists with the expected size and SHA-256.
+    """True if ``path`` is a readable regular file with the expected size and
+    checksum (SHA-256, or MD5 where only that is declared).
 
     Results are remembered per (path, size, mtime, expected checksum) within a
-    process, so a chapter that loads a file twice hashes it once.
+    process, so a chapter that loads a file twice hashes it once. A file that
+    cannot be read counts as not verified (no exception).
     """
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    if st.st_size != expected.size:
-        return False
-    key = (str(path.resolve()), st.st_size, st.st_mtime, expected.checksum)
-    if key not in _VERIFIED:
-        if expected.sha256:
-            _VERIFIED[key] = sha256_of(path) == expected.sha256
-        else:
-            _VERIFIED[key] = sha256_of(path, algorithm="md5") == expected.md5
-    return _VERIFIED[key]
+    return _problem(path, expected) is None
 
 
 def _find_book_root(start: Path) -> Path | None:
@@ -230,53 +292,31 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "dlbook"
 
 
+def _is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
+
+
 def mirror_dir() -> Path | None:
-    """The local mirror named by ``DLBOOK_DATA_MIRROR``, if set."""
-    env = os.environ.get(MIRROR_ENV)
-    return Path(env).expanduser() if env else None
+    """The mirror folder named by ``DLBOOK_DATA_MIRROR``; None when it is unset
+    or names a URL (see :func:`mirror_url`)."""
+    env = os.environ.get(MIRROR_ENV, "")
+    return Path(env).expanduser() if env and not _is_url(env) else None
 
 
-def _fix_hint(dataset: Dataset, f: DataFile) -> str:
-    hints = [
-        f"set {MIRROR_ENV} to a folder holding {f.path} (for example ../shared/data in the book's CI)"
-    ]
-    if f.url:
-        hints.append(f"or connect to the internet once so it can be downloaded from {f.url}")
-    hints.append(f"or place a good copy at {cache_dir() / f.path}")
-    return "; ".join(hints)
+def mirror_url() -> str | None:
+    """The mirror's base URL, when ``DLBOOK_DATA_MIRROR`` is an ``http://`` or
+    ``https://`` address (without a trailing slash); None otherwise."""
+    env = os.environ.get(MIRROR_ENV, "").strip()
+    return env.rstrip("/") if _is_url(env) else None
 
 
-def _download(f: DataFile, target: Path) -> None:
-    """Download ``f`` to ``target`` atomically (temporary file, verify, rename)."""
-    import keras  # imported lazily: only downloads need it
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".partial-") as tmp:
-        fetched = keras.utils.get_file(
-            fname=target.name, origin=f.url, cache_dir=tmp, cache_subdir="."
-        )
-        fetched = Path(fetched)
-        if not verify(fetched, f):
-            raise DatasetError(
-                f"downloaded {f.url} but it does not match the expected {f.checksum} "
-                f"({f.size:,} bytes); the file was discarded"
-            )
-        os.replace(fetched, target)
+def _offline() -> str | None:
+    """The value of ``DLBOOK_OFFLINE`` when it switches canonical downloads off."""
+    value = os.environ.get(OFFLINE_ENV, "")
+    return None if value in ("", "0") else value
 
 
-def fetch(dataset: str, path: str | None = None, *, download: bool = True) -> Path:
-    """Return a verified local path to one file of a registered dataset.
-
-    Args:
-        dataset: a name in :data:`REGISTRY` (``"mnist"``).
-        path: the file's registry path; may be omitted for one-file datasets.
-        download: whether to try the internet when neither mirror nor cache
-            has a good copy.
-
-    Raises:
-        DatasetError: with the dataset, the file, the expected checksum and
-            how to fix it, when no verified copy is available.
-    """
+def _lookup(dataset: str, path: str | None) -> tuple[Dataset, DataFile]:
     if dataset not in REGISTRY:
         raise DatasetError(
             f"unknown dataset {dataset!r}; registered: {', '.join(sorted(REGISTRY))}"
@@ -284,37 +324,262 @@ def fetch(dataset: str, path: str | None = None, *, download: bool = True) -> Pa
     ds = REGISTRY[dataset]
     if path is None:
         if len(ds.files) != 1:
-            raise DatasetError(f"dataset {dataset!r} has several files; name one")
-        f = ds.files[0]
-    else:
-        f = ds.file(path)
+            raise DatasetError(
+                f"dataset {dataset!r} has several files; name one of: "
+                + ", ".join(f.path for f in ds.files)
+            )
+        return ds, ds.files[0]
+    try:
+        return ds, ds.file(path)
+    except KeyError:
+        raise DatasetError(
+            f"dataset {dataset!r} declares no file {path!r}; its files: "
+            + ", ".join(f.path for f in ds.files)
+        ) from None
 
-    rejected: list[str] = []
-    mirror = mirror_dir()
-    if mirror is not None:
-        candidate = mirror / f.path
-        if verify(candidate, f):
-            return candidate
-        if candidate.exists():
-            rejected.append(f"{candidate} (checksum mismatch: corrupt or a different version)")
-    cached = cache_dir() / f.path
-    if verify(cached, f):
-        return cached
-    if cached.exists():
-        rejected.append(f"{cached} (checksum mismatch: corrupt or truncated)")
-    if download and f.url and os.environ.get("DLBOOK_OFFLINE", "") in ("", "0"):
+
+def _fix_hint(f: DataFile, *, download: bool) -> str:
+    folder, base = mirror_dir(), mirror_url()
+    example = "for example ../shared/data in the book's CI"
+    if base is not None:
+        hints = [f"check that the mirror {base} ({MIRROR_ENV}) serves {base}/{f.path}"]
+    elif folder is not None and not folder.is_dir():
+        hints = [
+            f"{MIRROR_ENV} names {folder}, which does not exist: point it at a folder "
+            f"holding {f.path} ({example}) or at the URL of a mirror"
+        ]
+    else:
+        hints = [f"set {MIRROR_ENV} to a folder holding {f.path} ({example}) or to the URL of a mirror"]
+    offline = _offline()
+    if f.url and offline is not None:
+        hints.append(
+            f"downloads are switched off by {OFFLINE_ENV}={offline}: unset it to download from {f.url}"
+        )
+    elif f.url and download:
+        hints.append(f"connect to the internet once so it can be downloaded from {f.url}")
+    hints.append(f"place a good copy at {cache_dir() / f.path}")
+    return "; or ".join(hints)
+
+
+# --------------------------------------------------------------------------
+# Downloading
+
+
+def _sweep_partials(folder: Path, max_age_s: float = STALE_PARTIAL_S) -> list[Path]:
+    """Remove ``.partial-*`` files and folders in ``folder`` untouched for
+    ``max_age_s`` seconds (left by killed runs); returns what was removed."""
+    cutoff = time.time() - max_age_s
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(PARTIAL_PREFIX):
+            continue
         try:
-            _download(f, cached)
+            if entry.lstat().st_mtime > cutoff:
+                continue  # possibly another process's download in progress
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
+def _human(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+class _Progress:
+    """One quiet progress display for one download.
+
+    On a terminal, a single line redrawn with ``\\r`` (at most ten times a
+    second); elsewhere (Jupyter, CI logs) one line that grows by a step every
+    10%: ``downloading x (11.5 MB) from host: 0% 10% ... 100%``. It goes to
+    standard output: on a book page, standard error is flagged as log spam.
+    """
+
+    def __init__(self, label: str, total: int, url: str, stream: IO[str] | None = None):
+        self.stream = stream if stream is not None else sys.stdout
+        self.total = max(total, 1)
+        host = urllib.parse.urlsplit(url).netloc or urllib.parse.urlsplit(url).scheme
+        self.head = f"downloading {label} ({_human(total)}) from {host}:"
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.done = 0
+        self.shown = -1
+        self.drawn_at = 0.0
+        self.started = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream must not fail a download
+            pass
+
+    def start(self) -> None:
+        self.started = True
+        self._show(force=True)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self._show()
+
+    def _show(self, force: bool = False) -> None:
+        percent = min(100, self.done * 100 // self.total)
+        if self.tty:
+            now = time.monotonic()
+            if percent != self.shown and (force or percent == 100 or now - self.drawn_at >= 0.1):
+                self._write(f"\r{self.head} {percent:3d}%")
+                self.shown, self.drawn_at = percent, now
+        else:
+            step = percent // 10 * 10
+            if step > self.shown:
+                self._write((self.head if self.shown < 0 else "") + f" {step}%")
+                self.shown = step
+
+    def finish(self, ok: bool) -> None:
+        if self.started:
+            self._write("\n" if ok else " failed\n")
+            self.started = False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _open_url(url: str):  # noqa: ANN202 - an http.client.HTTPResponse or urllib's addinfourl
+    request = urllib.request.Request(url, headers={"User-Agent": "dlbook"})
+    handlers = []
+    if _is_loopback(urllib.parse.urlsplit(url).hostname or ""):
+        handlers.append(urllib.request.ProxyHandler({}))  # a loopback mirror never goes via a proxy
+    return urllib.request.build_opener(*handlers).open(request, timeout=DOWNLOAD_TIMEOUT_S)
+
+
+def _download(f: DataFile, target: Path, url: str | None = None, *, stream: IO[str] | None = None) -> None:
+    """Download ``f`` from ``url`` (its canonical address by default) to ``target``.
+
+    The bytes stream into a ``.partial-*`` file beside ``target`` and are hashed
+    on the way; the download is refused when the server announces another size,
+    stopped as soon as more bytes than declared arrive, and rejected when short
+    or when the checksum differs. Only a verified file is renamed into place, so
+    a failed download leaves nothing behind. Rejections raise DatasetError;
+    network failures raise what urllib raises.
+    """
+    url = url or f.url
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_partials(target.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX, suffix="-" + target.name)
+    tmp = Path(tmp_name)
+    progress = _Progress(f.path, f.size, url, stream)
+    ok = False
+    try:
+        digest = hashlib.sha256() if f.sha256 else hashlib.md5()
+        with os.fdopen(fd, "wb") as out, _open_url(url) as response:
+            announced = (response.headers.get("Content-Length") or "").strip()
+            if announced.isdigit() and int(announced) != f.size:
+                raise DatasetError(
+                    f"the server announced {int(announced):,} bytes, not the declared {f.size:,}"
+                )
+            progress.start()
+            received = 0
+            # Ask for one byte more than the declared size can hold, to notice excess at once.
+            while block := response.read(min(_CHUNK, f.size - received + 1)):
+                received += len(block)
+                if received > f.size:
+                    raise DatasetError(f"more than the declared {f.size:,} bytes arrived")
+                digest.update(block)
+                out.write(block)
+                progress.update(len(block))
+            if received != f.size:
+                raise DatasetError(f"only {received:,} of the declared {f.size:,} bytes arrived")
+            if digest.hexdigest() != (f.sha256 or f.md5):
+                raise DatasetError(f"it does not match the expected {f.checksum}")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+        ok = True
+    finally:
+        progress.finish(ok)
+        if not ok:
+            tmp.unlink(missing_ok=True)
+    _remember(target, f, True)  # just hashed on the way in
+
+
+def fetch(dataset: str, path: str | None = None, *, download: bool = True) -> Path:
+    """Return a verified local path to one file of a registered dataset.
+
+    Sources are tried in the order of the module docstring: the mirror folder
+    (in place), the cache, the mirror URL, the canonical URL. A source that is
+    missing, unreadable, corrupt or unreachable is one more failed source; the
+    next one is tried.
+
+    Args:
+        dataset: a name in :data:`REGISTRY` (``"mnist"``).
+        path: the file's registry path; may be omitted for one-file datasets.
+        download: whether to try the file's canonical address on the internet
+            when neither mirror nor cache has a good copy. A mirror URL set in
+            ``DLBOOK_DATA_MIRROR`` is tried either way, and so is it when
+            ``DLBOOK_OFFLINE`` is set: that switches off canonical downloads only.
+
+    Raises:
+        DatasetError: for an unknown dataset or undeclared file, or, when no
+            verified copy is available, naming the dataset, the file, the
+            expected checksum, every source tried and how to fix it.
+    """
+    ds, f = _lookup(dataset, path)
+
+    tried: list[str] = []
+    folder = mirror_dir()
+    if folder is not None:
+        if not folder.is_dir():
+            tried.append(f"the mirror folder {folder} named by {MIRROR_ENV} (it does not exist)")
+        else:
+            candidate = folder / f.path
+            problem = _problem(candidate, f)
+            if problem is None:
+                return candidate
+            if problem != _MISSING:
+                tried.append(f"{candidate} ({problem})")
+    cached = cache_dir() / f.path
+    problem = _problem(cached, f)
+    if problem is None:
+        return cached
+    if problem != _MISSING:
+        tried.append(f"{cached} ({problem})")
+
+    urls = []
+    base = mirror_url()
+    if base is not None:
+        urls.append(f"{base}/{urllib.parse.quote(f.path)}")
+    if download and f.url and _offline() is None:
+        urls.append(f.url)
+    for url in urls:
+        try:
+            _download(f, cached, url)
             return cached
-        except DatasetError:
-            raise
+        except DatasetError as err:
+            tried.append(f"download from {url} rejected: {err}; the file was discarded")
         except Exception as err:  # network errors come in many types
-            rejected.append(f"download from {f.url} failed: {type(err).__name__}: {err}")
-    found = "; ".join(rejected) if rejected else "no copy found"
+            tried.append(f"download from {url} failed: {type(err).__name__}: {err}")
+
+    found = "; ".join(tried) if tried else "no copy found"
     raise DatasetError(
         f"dataset {ds.name!r}: no verified copy of {f.path} "
         f"(expected {f.checksum}, {f.size:,} bytes). Tried: {found}. "
-        f"To fix: {_fix_hint(ds, f)}."
+        f"To fix: {_fix_hint(f, download=download)}."
     ) from None
 
 
@@ -392,8 +657,9 @@ def load_cifar10(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """CIFAR-10 as NumPy arrays.
 
-    Uses the converted mirror file when ``DLBOOK_DATA_MIRROR`` (or the cache)
-    has it, else the canonical archive (downloaded once). Both decode to the
+    Uses the converted mirror file when the ``DLBOOK_DATA_MIRROR`` folder,
+    the cache or the mirror URL has it, else the canonical archive (downloaded
+    once; the converted file has no canonical address). Both decode to the
     same arrays, except that the offline mirror holds only the first 1,000 of
     the 10,000 test images.
 
@@ -420,7 +686,37 @@ def load_cifar10(
     return train, test
 
 
+
+
 IMDB_ARCHIVES = ("imdb/aclImdb_text.tar.gz", "imdb/aclImdb_v1.tar.gz")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if need be) for the
+    duration; no lock where ``fcntl`` or ``flock`` is unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; imdb_dir copes with a lost race
+        fcntl = None
+    if fcntl is None:
+        yield
+        return
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # a file system without flock: go on unlocked
+            locked = False
+        try:
+            yield
+        finally:
+            if locked:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _imdb_lock_path() -> Path:
+    return cache_dir() / "imdb" / ".aclImdb.lock"
 
 
 def imdb_dir() -> Path:
@@ -429,36 +725,51 @@ def imdb_dir() -> Path:
     The archive (mirror form first, else the canonical download) is unpacked
     into a temporary folder beside the target, a marker file is written, and
     the folder is renamed into place: an interrupted unpack leaves only a
-    temporary folder, never a half-filled ``aclImdb/``.
+    temporary folder (swept once stale), never a half-filled ``aclImdb/``.
+    Processes that ask at the same time take turns on a lock file in the
+    cache's ``imdb/`` folder; the one that waited finds the marker and unpacks
+    nothing. A folder with its marker is never deleted.
     """
     import tarfile
 
     target = cache_dir() / "imdb" / "aclImdb"
-    if (target / ".complete").is_file():
+    marker = target / ".complete"
+    if marker.is_file():
         return target
-    errors = []
-    archive = None
-    for path in IMDB_ARCHIVES:
-        try:
-            archive = fetch("imdb", path, download=path == IMDB_ARCHIVES[-1])
-            break
-        except DatasetError as err:
-            errors.append(str(err))
-    if archive is None:
-        raise DatasetError("\n".join(errors)) from None
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():  # left by an older, unmarked unpack: redo it
-        shutil.rmtree(target)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".partial-") as tmp:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = [m for m in tar.getmembers() if not m.name.endswith(".feat")]
+    with _file_lock(_imdb_lock_path()):
+        if marker.is_file():  # unpacked by another process while this one waited
+            return target
+        errors = []
+        archive = None
+        for path in IMDB_ARCHIVES:
             try:
-                tar.extractall(tmp, members=members, filter="data")
-            except TypeError:  # Python without extraction filters
-                tar.extractall(tmp, members=members)  # noqa: S202 - verified archive
-        unpacked = Path(tmp) / "aclImdb"
-        (unpacked / ".complete").write_text(f"unpacked from {archive.name}\n")
-        os.replace(unpacked, target)
+                archive = fetch("imdb", path, download=path == IMDB_ARCHIVES[-1])
+                break
+            except DatasetError as err:
+                errors.append(str(err))
+        if archive is None:
+            raise DatasetError("\n".join(errors)) from None
+        _sweep_partials(target.parent)
+        if target.is_dir() and not target.is_symlink():  # an older, unmarked unpack: redo it
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=PARTIAL_PREFIX) as tmp:
+            with tarfile.open(archive, "r:gz") as tar:
+                members = [m for m in tar.getmembers() if not m.name.endswith(".feat")]
+                try:
+                    tar.extractall(tmp, members=members, filter="data")
+                except TypeError:  # Python without extraction filters
+                    tar.extractall(tmp, members=members)  # noqa: S202 - verified archive
+            unpacked = Path(tmp) / "aclImdb"
+            (unpacked / ".complete").write_text(f"unpacked from {archive.name}\n")
+            try:
+                os.replace(unpacked, target)
+            except OSError:
+                if marker.is_file():  # lost a race where no lock could be had: use the winner's
+                    return target
+                raise
     return target
 
 
@@ -499,16 +810,3 @@ def load_imdb(
         labels += [label_value] * len(files)
     return texts, np.asarray(labels, dtype=np.int8)
 
-
-def copy_to_cache(dataset: str, path: str, source: Path) -> Path:
-    """Verify ``source`` and copy it into the cache atomically (a helper for
-    readers who fetched a file by hand)."""
-    f = REGISTRY[dataset].file(path)
-    if not verify(source, f):
-        raise DatasetError(f"{source} does not match {dataset}:{path} ({f.checksum})")
-    target = cache_dir() / f.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        shutil.copyfile(source, tmp.name)
-    os.replace(tmp.name, target)
-    return target

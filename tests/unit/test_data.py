@@ -75,7 +75,8 @@ def test_missing_offline_is_one_clear_error(toy, monkeypatch):
         data.fetch("toy")
     message = str(err.value)
     assert "'toy'" in message and "no copy found" in message
-    assert "connect to the internet" in message
+    assert "switched off by DLBOOK_OFFLINE" in message  # not "connect to the internet"
+    assert "connect to the internet" not in message
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
@@ -102,8 +103,9 @@ def test_unreachable_download_is_a_clear_error(toy):
     data.register(
         Dataset("toy", "a toy", "CC0", "", (DataFile(f.path, f.sha256, f.size, "file:///nonexistent/x"),))
     )
-    with pytest.raises(DatasetError, match="download from file:///nonexistent/x failed"):
+    with pytest.raises(DatasetError, match="download from file:///nonexistent/x failed") as err:
         data.fetch("toy")
+    assert "connect to the internet" in str(err.value)  # online: the advice still applies
 
 
 def test_unknown_dataset_and_file():
@@ -111,6 +113,69 @@ def test_unknown_dataset_and_file():
         data.fetch("imagenet")
     with pytest.raises(KeyError):
         data.REGISTRY["mnist"].file("mnist/nope.npz")
+
+
+def test_undeclared_file_is_a_dataset_error_naming_the_declared_files():
+    with pytest.raises(DatasetError) as err:
+        data.fetch("cifar10", "cifar10/nope.npz")
+    message = str(err.value)
+    assert "cifar10/nope.npz" in message
+    assert "cifar10/cifar10_train50k_test1k.npz" in message and "cifar10/cifar-10-python.tar.gz" in message
+
+
+def test_missing_mirror_folder_is_named(toy, tmp_path, monkeypatch):
+    nowhere = tmp_path / "no-such-mirror"
+    monkeypatch.setenv("DLBOOK_DATA_MIRROR", str(nowhere))
+    monkeypatch.setenv("DLBOOK_OFFLINE", "1")
+    with pytest.raises(DatasetError) as err:
+        data.fetch("toy")
+    message = str(err.value)
+    assert f"{nowhere} named by DLBOOK_DATA_MIRROR (it does not exist)" in message
+    assert "switched off by DLBOOK_OFFLINE" in message and "connect to the internet" not in message
+
+
+def test_unreadable_mirror_file_is_one_failed_source(toy, monkeypatch):
+    mirror, cache, f = toy
+    (mirror / f.path).write_bytes(PAYLOAD)
+    (cache / "toy").mkdir()
+    (cache / f.path).write_bytes(PAYLOAD)
+    real_sha256_of = data.sha256_of
+
+    def unreadable_in_mirror(path, *args, **kwargs):
+        if Path(path).is_relative_to(mirror):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_sha256_of(path, *args, **kwargs)
+
+    monkeypatch.setattr(data, "sha256_of", unreadable_in_mirror)
+    data._VERIFIED.clear()
+    assert data.fetch("toy") == cache / f.path  # the good cached copy is still used
+    (cache / f.path).unlink()
+    monkeypatch.setenv("DLBOOK_OFFLINE", "1")
+    with pytest.raises(DatasetError) as err:
+        data.fetch("toy")
+    message = str(err.value)
+    assert f"{mirror / f.path} (unreadable: PermissionError" in message and "no copy found" not in message
+
+
+def test_folder_in_the_mirror_where_a_file_is_expected(toy, monkeypatch):
+    mirror, cache, f = toy
+    (mirror / f.path).mkdir()
+    (cache / "toy").mkdir()
+    (cache / f.path).write_bytes(PAYLOAD)
+    assert data.fetch("toy") == cache / f.path
+    (cache / f.path).unlink()
+    monkeypatch.setenv("DLBOOK_OFFLINE", "1")
+    with pytest.raises(DatasetError, match="not a regular file"):
+        data.fetch("toy")
+
+
+def test_mirror_setting_is_a_folder_or_a_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBOOK_DATA_MIRROR", str(tmp_path))
+    assert data.mirror_dir() == tmp_path and data.mirror_url() is None
+    monkeypatch.setenv("DLBOOK_DATA_MIRROR", "HTTPS://mirror.example.org/dlbook/")
+    assert data.mirror_dir() is None and data.mirror_url() == "HTTPS://mirror.example.org/dlbook"
+    monkeypatch.delenv("DLBOOK_DATA_MIRROR")
+    assert data.mirror_dir() is None and data.mirror_url() is None
 
 
 def test_cache_dir_is_the_books_data_folder(monkeypatch):

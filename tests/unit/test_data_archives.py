@@ -4,7 +4,11 @@ import hashlib
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +95,111 @@ def test_imdb_is_unpacked_once_atomically_and_loaded(dirs):
     assert data.imdb_dir() == root
     with pytest.raises(ValueError):
         data.load_imdb("validation")
+
+
+def _toy_imdb(mirror: Path) -> DataFile:
+    """A small aclImdb archive in the mirror, registered as the mirror form."""
+    (mirror / "imdb").mkdir()
+    archive = mirror / "imdb" / "aclImdb_text.tar.gz"
+    _imdb_archive(archive)
+    f = _datafile(archive, "imdb/aclImdb_text.tar.gz")
+    data.register(Dataset("imdb", "toy", "CC0", "x", (f, DataFile("imdb/aclImdb_v1.tar.gz", "", 1, "", md5="0" * 32))))
+    return f
+
+
+# A process that calls imdb_dir() as soon as the test says go. Its unpack is
+# slowed down so that two such processes are certainly unpacking at once.
+_UNPACKER = """
+import sys, tarfile, time
+from pathlib import Path
+from dlbook import data
+from dlbook.data import DataFile, Dataset
+
+sha256, size, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+data.register(Dataset("imdb", "toy", "CC0", "x", (
+    DataFile("imdb/aclImdb_text.tar.gz", sha256, size),
+    DataFile("imdb/aclImdb_v1.tar.gz", "", 1, "", md5="0" * 32),
+)))
+extractall = tarfile.TarFile.extractall
+
+def slow_extractall(self, *args, **kwargs):
+    time.sleep(1.0)
+    return extractall(self, *args, **kwargs)
+
+tarfile.TarFile.extractall = slow_extractall
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.005)
+print(data.imdb_dir(), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the unpack lock needs fcntl")
+def test_two_processes_unpacking_imdb_at_once_both_succeed(dirs, tmp_path):
+    mirror, cache = dirs
+    f = _toy_imdb(mirror)
+    go = tmp_path / "go"
+    src = Path(data.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _UNPACKER, f.sha256, str(f.size), str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready"
+        go.touch()
+        results = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    target = cache / "imdb" / "aclImdb"
+    for proc, (out, err) in zip(procs, results):
+        assert proc.returncode == 0, err
+        assert out.strip() == str(target)
+    assert (target / ".complete").is_file() and len(list((target / "train" / "pos").iterdir())) == 3
+    assert not [p for p in (cache / "imdb").iterdir() if p.name.startswith(".partial-")]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the unpack lock needs fcntl")
+def test_imdb_dir_waits_for_the_lock_and_rechecks_the_marker(dirs):
+    import fcntl
+
+    mirror, cache = dirs
+    _toy_imdb(mirror)
+    target = cache / "imdb" / "aclImdb"
+    target.parent.mkdir(parents=True)
+    results: list[object] = []
+    with open(data._imdb_lock_path(), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # another process is unpacking...
+        worker = threading.Thread(target=lambda: results.append(data.imdb_dir()))
+        worker.start()
+        time.sleep(0.3)
+        assert results == [] and worker.is_alive()  # ...so imdb_dir waits
+        (target / "train").mkdir(parents=True)  # ...and finishes a (different) unpack
+        (target / ".complete").write_text("unpacked by the other process\n")
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    worker.join(10)
+    assert results == [target]
+    assert (target / ".complete").read_text() == "unpacked by the other process\n"  # not redone
+
+
+def test_imdb_unpack_sweeps_stale_partial_folders(dirs):
+    mirror, cache = dirs
+    _toy_imdb(mirror)
+    stale, fresh = cache / "imdb" / ".partial-killed", cache / "imdb" / ".partial-running"
+    (stale / "aclImdb").mkdir(parents=True)
+    fresh.mkdir()
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    root = data.imdb_dir()
+    assert (root / ".complete").is_file()
+    assert not stale.exists() and fresh.exists()
 
 
 def test_imdb_missing_everywhere_names_both_forms(dirs):
