@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
+	$(PY) tests/harness.py claim-cache
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	$(PY) tests/colab_edition.py build
 	@echo "The book is in _build/html: open _build/html/index.html"
@@ -45,7 +46,7 @@ publish: $(STAMP)
 	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
 
 unit: $(STAMP)
-	$(PYTEST) tests/unit tests/test_chapters.py tests/test_colab_edition.py
+	$(PYTEST) tests/unit tests/test_chapters.py tests/test_harness.py tests/test_colab_edition.py
 
 chapters: $(STAMP)
 	$(PY) tests/harness.py stage

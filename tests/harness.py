@@ -107,6 +107,38 @@ def execution_seconds(nb) -> float | None:
     return (max(ends) - min(starts)).total_seconds()
 
 
+def cache_folder() -> Path:
+    """The site build's execution cache (``execute.cache`` of ``_config.yml``)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return ROOT / config["execute"]["cache"]
+
+
+PROFILE_STAMP = "dlbook-profile.txt"
+
+
+def current_profile_name() -> str:
+    """The profile a chapter executed now would run in (as dlbook decides it)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from dlbook.profiles import current_profile
+
+    return current_profile().name
+
+
+def claim_cache(profile: str) -> bool:
+    """Make the execution cache hold only ``profile``'s outputs: the cache is keyed
+    by the code cells alone, so outputs of another profile (CI's smoke run, say)
+    would otherwise be rendered as if this profile had computed them. Returns
+    True when another profile's outputs were discarded."""
+    folder = cache_folder()
+    stamp = folder / PROFILE_STAMP
+    stale = folder.exists() and (not stamp.exists() or stamp.read_text().strip() != profile)
+    if stale:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(profile + "\n")
+    return stale
+
+
 def cache_outputs(backend: str = "tensorflow") -> list[str]:
     """Store executed notebooks of ``_nbexec/<backend>`` in the site's
     jupyter-cache, matched to the chapter sources the way myst-nb matches them.
@@ -118,8 +150,8 @@ def cache_outputs(backend: str = "tensorflow") -> list[str]:
     from jupyter_cache.base import CacheBundleIn
     from myst_nb.core.read import read_myst_markdown_notebook
 
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cache = get_cache(str(ROOT / config["execute"]["cache"]))
+    claim_cache(current_profile_name())
+    cache = get_cache(str(cache_folder()))
     done = []
     for executed_path in sorted((EXEC / backend).glob("*.ipynb")):
         md = CHAPTERS / (executed_path.stem + ".md")
@@ -232,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p_cache = sub.add_parser("cache", help="store executed notebooks in the site cache")
     p_cache.add_argument("backend", nargs="?", default="tensorflow")
     sub.add_parser("list", help="print each backend's staged chapters (JSON)")
+    sub.add_parser("claim-cache", help="empty the execution cache if another profile filled it")
     p_run = sub.add_parser("run", help="execute and check one chapter, e.g. run 01_backprop")
     p_run.add_argument("stem")
     p_run.add_argument("--backend", action="append", help="only this backend (repeatable)")
@@ -244,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             print("cached", line)
     elif args.cmd == "run":
         return run_one(args.stem, args.backend)
+    elif args.cmd == "claim-cache":
+        profile = current_profile_name()
+        if claim_cache(profile):
+            print(f"execution cache emptied: it held another profile's outputs (this build: {profile})")
     else:
         print(json.dumps({b: sorted(p.name for p in (EXEC / b).glob("*.ipynb")) for b in BACKENDS}))
     return 0
