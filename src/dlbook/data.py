@@ -509,6 +509,9 @@ def _download(f: DataFile, target: Path, url: str | None = None, *, stream: IO[s
                 raise DatasetError(f"it does not match the expected {f.checksum}")
             out.flush()
             os.fsync(out.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the cache from other users
         os.replace(tmp, target)
         ok = True
     finally:

@@ -330,3 +330,14 @@ def test_stale_partial_files_are_swept_before_a_download(toy, serve):
         os.utime(folder / name, (two_hours_ago, two_hours_ago))
     data.fetch("toy")
     assert _leftovers(cache) == [".partial-running", "blob.bin"]
+
+
+def test_downloaded_file_has_the_usual_permissions(toy, serve):
+    cache, declare = toy
+    origin = serve("origin")
+    origin.put("blob.bin", PAYLOAD)
+    declare(url=origin.url + "/blob.bin")
+    path = data.fetch("toy")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
