@@ -51,8 +51,8 @@ def bench_gpt(args: argparse.Namespace) -> str:
     model_cfg, train_cfg = gpt.recipe(profile.name)
     if args.steps:
         train_cfg = gpt.replace(train_cfg, steps=args.steps, decay_steps=max(args.steps, train_cfg.warmup_steps + 1))
-    if args.profile == "gpu":
-        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    if args.profile == "gpu":  # bfloat16 from Ampere on, float16 with loss scaling before
+        keras.mixed_precision.set_dtype_policy(runtime.mixed_precision_policy())
     text = data.load_shakespeare()
     vocab = charlm.CharVocab.from_text(text)
     train_ids, val_ids = charlm.train_val_split(vocab.encode(text))

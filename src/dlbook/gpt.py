@@ -124,17 +124,23 @@ RECIPES: dict[str, tuple[GPTConfig, TrainConfig]] = {
     # nanoGPT's CPU recipe (its README): 4 layers, 4 heads, width 128, block 64,
     # batch 12, 2,000 steps with decay to 2,000, no dropout.
     "cpu": (GPTConfig(), TrainConfig()),
-    # nanoGPT's shakespeare-char recipe: about 10.7 M parameters, block 256.
+    # nanoGPT's shakespeare-char model (about 10.7 M parameters, block 256) and
+    # batch, for 1,000 steps instead of its 5,000: on an H100 (results page) its
+    # best validation loss came at step 1,500 and rose after, and 1,000 steps fit
+    # the 20 minutes a Colab T4 is allowed (run_estimate: about 18 min).
     "gpu": (
         GPTConfig(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
-        TrainConfig(steps=5000, batch_size=64, decay_steps=5000, eval_every=250, eval_windows=640,
+        TrainConfig(steps=1000, batch_size=64, decay_steps=1000, eval_every=250, eval_windows=640,
                     steps_per_execution=50),
     ),
 }
 """Model and training configuration per run profile; chapter 8 and the benchmark use these."""
 
-QUALITY_BAR: dict[str, float] = {"smoke": math.log(65) - 1.0, "cpu": 1.95, "gpu": 1.50}
-"""The validation loss (nats per character) each profile's run must reach."""
+QUALITY_BAR: dict[str, float] = {"smoke": math.log(65) - 1.0, "cpu": 1.95, "gpu": 1.60}
+"""The validation loss (nats per character) each profile's run must reach. The
+gpu bar is not a measurement of the 1,000-step recipe: the recorded H100 run of
+the 5,000-step one had 1.553 at step 750, its learning rate still near its peak;
+decayed to its minimum by step 1,000 it should end lower, and the bar leaves room."""
 
 
 def recipe(profile: str) -> tuple[GPTConfig, TrainConfig]:
@@ -568,6 +574,41 @@ def peak_flops(device_name: str) -> tuple[str, float] | None:
 def model_flops_utilisation(config: GPTConfig, tokens_per_second: float, peak: float) -> float:
     """Fraction of ``peak`` FLOP/s that training at ``tokens_per_second`` uses."""
     return config.flops_per_token() * tokens_per_second / peak
+
+
+def run_estimate(model_cfg: GPTConfig, train_cfg: TrainConfig, *, timed_steps: int, model_calls: int,
+                 compilations: int, download_s: float = 5.0):
+    """Chapter 8's run time on a Colab T4, from FLOPs (see :mod:`dlbook.estimates`
+    for the assumed rate and allowances).
+
+    Training and the timing runs cost :meth:`GPTConfig.flops_per_token` per token;
+    each evaluation is a forward pass (a third of that) over ``eval_windows``
+    windows, one before training and one every ``eval_every`` steps.
+
+    Args:
+        timed_steps: training steps run by the timing section, first runs included.
+        model_calls: one-window ``predict_on_batch`` calls (each generated
+            character, each per-window loss): a forward pass plus a host round trip.
+        compilations: training steps compiled (one per model variant).
+    """
+    from . import estimates
+
+    est = estimates.Estimate()
+    tokens_per_step = train_cfg.batch_size * model_cfg.block_size
+    step_flops = model_cfg.flops_per_token() * tokens_per_step
+    window_forward = model_cfg.flops_per_token() / 3 * model_cfg.block_size
+    est.add("set-up: install, imports", estimates.SETUP_S)
+    est.add("Tiny Shakespeare download", download_s)
+    est.add_flops(f"timing section: {timed_steps:,} steps", timed_steps * step_flops)
+    est.add_flops(f"training: {train_cfg.steps:,} steps of {tokens_per_step:,} tokens", train_cfg.steps * step_flops)
+    evaluations = 1 + math.ceil(train_cfg.steps / train_cfg.eval_every)
+    est.add_flops(f"validation: {evaluations} x {train_cfg.eval_windows} windows",
+                  evaluations * train_cfg.eval_windows * window_forward)
+    est.add(f"sampling and per-window losses: {model_calls:,} one-window calls",
+            model_calls * (window_forward / est.rate + estimates.CALL_S))
+    est.add(f"compiling: {compilations} training steps x {estimates.COMPILE_S:.0f} s",
+            compilations * estimates.COMPILE_S)
+    return est
 
 
 def replace(config, **changes):

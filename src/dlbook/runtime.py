@@ -165,6 +165,94 @@ def device_description() -> str:
     return f"CPU ({platform.machine()}, {cores} cores)"
 
 
+def _parse_capability(value) -> tuple[int, int] | None:
+    """``(7, 5)`` from ``(7, 5)``, ``"7.5"`` or ``7.5``; None for anything else
+    (an AMD GPU's ``"gfx90a"``, say)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (tuple, list)) and len(value) >= 2:
+            return int(value[0]), int(value[1])
+        major, _, minor = str(value).strip().partition(".")
+        return int(major), int(minor or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The CUDA compute capability of the first GPU the active Keras backend
+    sees, as ``(major, minor)``: ``(7, 5)`` for a T4, ``(8, 0)`` for an A100,
+    ``(9, 0)`` for an H100. None without a (CUDA) GPU.
+
+    Asked through the backend that will compute: TensorFlow's device details,
+    JAX's ``Device.compute_capability`` (a string such as ``"7.5"``), or
+    ``torch.cuda.get_device_capability()``. The backend is imported here, not
+    when ``dlbook.runtime`` is imported.
+    """
+    backend = backend_name()
+    try:
+        if backend == "jax" and has_module("jax"):
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            return _parse_capability(getattr(gpus[0], "compute_capability", None)) if gpus else None
+        if backend == "torch" and has_module("torch"):
+            import torch
+
+            return _parse_capability(torch.cuda.get_device_capability(0)) if torch.cuda.is_available() else None
+        if has_module("tensorflow"):
+            quiet_environment()
+            with muted_stderr():
+                import tensorflow as tf
+
+                gpus = tf.config.list_physical_devices("GPU")
+                if not gpus:
+                    return None
+                details = tf.config.experimental.get_device_details(gpus[0])
+            return _parse_capability(details.get("compute_capability"))
+    except (ImportError, RuntimeError):
+        return None
+    return None
+
+
+def mixed_precision_policy(capability: tuple[int, int] | None | str = "detect") -> str:
+    """The Keras dtype policy to train with on this machine's GPU.
+
+    * ``"mixed_bfloat16"`` on compute capability 8.0 and later (Ampere and
+      newer: A100, A10, L4, RTX 30xx/40xx, H100). Their tensor cores multiply
+      bfloat16 natively, and bfloat16 keeps float32's 8-bit exponent, so small
+      gradients do not underflow and no loss scaling is needed.
+    * ``"mixed_float16"`` on an older GPU (Volta 7.0: V100; Turing 7.5: T4, the
+      free GPU of Google Colab). Their tensor cores multiply float16 but not
+      bfloat16, which they emulate in float32 arithmetic with extra
+      conversions, slower than float32 itself. float16 has only a 5-bit
+      exponent: gradients below about 6e-8 flush to zero, so the loss is
+      multiplied by a large factor before differentiating and the gradients
+      divided by it afterwards (dynamic loss scaling).
+      ``keras.Model.compile`` does this by itself: when the model's dtype
+      policy is ``mixed_float16`` it wraps the optimizer in
+      ``keras.optimizers.LossScaleOptimizer`` (``auto_scale_loss=True``, the
+      default; see ``keras/src/trainers/trainer.py``). A training step written
+      by hand must wrap the optimizer itself, differentiate
+      ``optimizer.scale_loss(loss)`` and apply the gradients through the
+      wrapper, which unscales them and skips steps whose gradients overflow.
+    * ``"float32"`` without a GPU: on a CPU, 16-bit compute pays only on
+      processors with bfloat16 matrix units, which is for a chapter to measure.
+
+    Args:
+        capability: ``(major, minor)``, or None for "no GPU"; by default it is
+            asked of the active backend with :func:`gpu_compute_capability`.
+            Passing it imports no backend.
+    """
+    if isinstance(capability, str):
+        if capability != "detect":
+            raise ValueError(f"capability must be (major, minor), None or 'detect', not {capability!r}")
+        capability = gpu_compute_capability()
+    if capability is None:
+        return "float32"
+    return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and Keras (hence the backend) with one seed."""
     import numpy as np

@@ -29,11 +29,18 @@ def reset_training_state(model: keras.Model, weights: list,
     seed states from :func:`seed_states`; zero the optimizer's state (its step
     counter and moment estimates), as if training had not begun.
 
-    A fixed learning rate is an optimizer variable too, and is kept.
+    A fixed learning rate is an optimizer variable too, and is kept; under
+    ``mixed_float16`` the loss scale of a ``LossScaleOptimizer`` goes back to its
+    initial value (a zero scale would silently stop every update).
     """
     model.set_weights(weights)
     for variable, value in seeds or ():
         variable.assign(value)
-    for variable in model.optimizer.variables:
-        if variable.name != "learning_rate":
+    optimizer = model.optimizer
+    for variable in optimizer.variables:
+        if variable.name == "learning_rate":
+            continue
+        if variable.name == "dynamic_scale" and hasattr(optimizer, "initial_scale"):
+            variable.assign(ops.full(variable.shape, optimizer.initial_scale, variable.dtype))
+        else:
             variable.assign(ops.zeros(variable.shape, variable.dtype))

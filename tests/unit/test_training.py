@@ -46,3 +46,16 @@ def test_reset_keeps_a_fixed_learning_rate_and_replays_dropout():
     training.reset_training_state(model, start)  # without the seed states the masks move on
     model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
     assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(model.get_weights(), runs[0]))
+
+
+def test_reset_restores_the_loss_scale_under_float16():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, dtype="mixed_float16")])
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=2.0**10)
+    model.compile(optimizer=optimizer, loss="mse")
+    w0 = model.get_weights()
+    x = np.ones((4, 3), "float32")
+    model.fit(x, np.zeros((4, 2), "float32"), verbose=0)
+    training.reset_training_state(model, w0)
+    assert float(model.optimizer.dynamic_scale) == 2.0**10, "a zero loss scale stops every update"
+    model.fit(x, np.zeros((4, 2), "float32"), verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), w0)), "training went on"
