@@ -18,7 +18,9 @@ import logging
 import os
 import platform
 import random
+import re
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -92,6 +94,59 @@ def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+NATIVE_LOG_LINE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+:\d+\] )"
+)
+"""A line of TensorFlow's or XLA's native (absl) logging: info, warning or error, never fatal."""
+
+_native_filter: threading.Thread | None = None
+
+
+def drop_native_logs(line: bytes) -> bool:
+    """True for a native log line that a reader should not see (see :data:`NATIVE_LOG_LINE`)."""
+    return NATIVE_LOG_LINE.match(line) is not None
+
+
+def filter_native_logs() -> bool:
+    """From now on, drop TensorFlow's native log lines from file descriptor 2.
+
+    TensorFlow 2.20 (Colab's) writes some C++ log lines ("Compiled cluster using
+    XLA!", grappler's "remapper failed") through absl before its logging is
+    initialised, ignoring ``TF_CPP_MIN_LOG_LEVEL``; a notebook's kernel shows
+    them in the cell. File descriptor 2 becomes a pipe read by a thread that
+    forwards every other line to where fd 2 went before. Python's own
+    ``sys.stderr`` (warnings, tracebacks) is untouched. Installed once per
+    process; returns False where file descriptors cannot be redirected.
+    """
+    global _native_filter
+    if _native_filter is not None:
+        return True
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+    def pump() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not drop_native_logs(line))
+            if kept:
+                os.write(original, kept)
+        if pending and not drop_native_logs(pending):
+            os.write(original, pending)
+
+    _native_filter = threading.Thread(target=pump, name="dlbook-native-log-filter", daemon=True)
+    _native_filter.start()
+    return True
+
+
 def import_backend() -> str:
     """Import Keras and its backend quietly; return the backend's name."""
     quiet_environment()
@@ -109,6 +164,8 @@ def import_backend() -> str:
             import jax
 
             jax.devices()
+    if "tensorflow" in sys.modules:  # after the muted block, which restores fd 2 on exit
+        filter_native_logs()
     try:
         import absl.logging
 

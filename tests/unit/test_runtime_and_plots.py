@@ -134,3 +134,28 @@ def test_run_facts_are_not_glued_outside_a_kernel(capsys):
 
     runtime.glue_run_facts(Profile("smoke"))
     assert capsys.readouterr().out == ""
+
+
+def test_native_log_lines_are_recognised():
+    drop = runtime.drop_native_logs
+    assert drop(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+    assert drop(b"I0000 00:00:1796427330.187025   24711 device_compiler.h:196] Compiled cluster using XLA!")
+    assert drop(b"E0000 00:00:1796427114.541658   22892 meta_optimizer.cc:967] remapper failed: x")
+    assert not drop(b"F0000 00:00:1.2 1 x.cc:1] fatal: kept")
+    assert not drop(b"Traceback (most recent call last):")
+    assert not drop(b"downloading mnist/mnist.npz (11.5 MB): 0% 10%")
+
+
+def test_filter_native_logs_drops_them_from_fd2_only():
+    code = (
+        "import os, sys, time\n"
+        "from dlbook import runtime\n"
+        "assert runtime.filter_native_logs()\n"
+        "os.write(2, b'I0000 00:00:1.5 7 device_compiler.h:196] Compiled cluster using XLA!\\n')\n"
+        "os.write(2, b'a real problem\\n')\n"
+        "print('to stdout', flush=True)\n"
+        "time.sleep(0.5)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "a real problem\n" and proc.stdout == "to stdout\n"
