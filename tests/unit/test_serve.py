@@ -365,3 +365,50 @@ def test_serves_a_keras_saved_model_exactly(tmp_path):
         np.testing.assert_array_equal(np.asarray(body["predictions"], "float32"), expected)
         status, body = post_json(predict_url(running), {"instances": [[[1, 2], [3, 4]]]}, timeout=TIMEOUT)
         assert status == 400 and body["code"] == "wrong_shape"
+
+
+def test_command_line_serves_a_saved_model_in_its_own_process(tmp_path):
+    """``python -m dlbook.serve`` via run_in_process: answers, counts, keeps connections fast, stops on exit."""
+    pytest.importorskip("tensorflow")
+    import http.client
+    import os
+    import statistics
+
+    import dlbook  # noqa: F401
+    from dlbook.runtime import import_backend
+    from dlbook.serve import run_in_process
+
+    if import_backend() != "tensorflow":
+        pytest.skip("SavedModel export needs the TensorFlow backend")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(2, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    model.export(str(tmp_path / "toy"), verbose=False)
+    expected = keras.ops.convert_to_numpy(model(np.asarray(GOOD, "float32")))
+    with run_in_process(tmp_path / "toy", "toy", batching=BatchingOptions(max_batch_size=8),
+                        log_path=tmp_path / "serve.log") as running:
+        pid = running.pid
+        assert running.url.startswith("http://127.0.0.1:")
+        status, body = post_json(f"{running.url}/v1/models/toy:predict", {"instances": GOOD}, timeout=TIMEOUT)
+        assert status == 200
+        np.testing.assert_allclose(np.asarray(body["predictions"], "float32"), expected, rtol=1e-6)
+        host, port = running.url[len("http://"):].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+        times = []
+        try:
+            for _ in range(21):
+                start = time.perf_counter()
+                conn.request("POST", "/v1/models/toy:predict", body=json.dumps({"instances": GOOD}),
+                             headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                times.append(time.perf_counter() - start)
+        finally:
+            conn.close()
+        assert 1000 * statistics.median(times[1:]) < 20
+        status, stats = request_json(f"{running.url}/statsz", timeout=TIMEOUT)
+        assert status == 200 and stats["predictions"] == 22 and stats["model_calls"] >= 1
+    with pytest.raises(OSError):
+        os.kill(pid, 0)  # the process is gone
+    assert "serving toy" in (tmp_path / "serve.log").read_text()
