@@ -16,7 +16,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 STAMP  := $(VENV)/.installed-dlbook
 NBMAKE := --nbmake --nbmake-timeout=1200 --durations=0 --durations-min=1
 
-.PHONY: install book publish test unit chapters site colab sync check clean
+.PHONY: install book publish test unit chapters site colab sync check clean floors
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
@@ -79,3 +79,9 @@ sync: $(STAMP)
 
 clean:
 	rm -rf _build _nbexec
+
+# The book at the oldest versions pyproject.toml allows (a fresh uv venv in
+# _build/floors-venv, --resolution lowest-direct): unit tests, then chapters
+# 01-03 and 11 in the smoke profile. See tests/floors.py (--chapters, --skip-install).
+floors:
+	$(PYTHON) tests/floors.py
