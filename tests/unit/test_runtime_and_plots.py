@@ -55,7 +55,7 @@ def test_banner_names_profile_backend_and_versions():
 
 def test_check_versions_flags_old_packages():
     assert runtime.check_versions({"keras": "2.15.0", "numpy": "2.0"}) == [
-        "keras 2.15.0 is older than the 3.5 this book needs"
+        "keras 2.15.0 is older than the 3.13 this book needs"
     ]
     assert runtime.check_versions({"keras": "3.15.1"}) == []
 
