@@ -77,8 +77,9 @@ def glued_values(executed) -> dict[str, str]:
     for cell in executed.cells:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                values[name] = out.get("data", {}).get("text/plain", "")
+            if name:  # myst-nb keeps glued data under papermill's record mime types
+                data = out.get("data", {})
+                values[name] = data.get("application/papermill.record/text/plain", data.get("text/plain", ""))
     return values
 
 
@@ -310,7 +311,12 @@ def executed_copy(stem: str):
     for folder in EXECUTED_DIRS:
         path = folder / f"{stem}.ipynb"
         if path.exists():
-            return nbformat.read(path, as_version=4)
+            nb = nbformat.read(path, as_version=4)
+            glue_file = folder / f"{stem}.glue.json"
+            if glue_file.exists():  # the site build moves glued outputs out of the notebook
+                outputs = [nbformat.from_dict(o) for o in json.loads(glue_file.read_text()).values()]
+                nb.cells.append(nbformat.v4.new_code_cell("", outputs=outputs))
+            return nb
     return None
 
 

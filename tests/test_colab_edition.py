@@ -79,7 +79,7 @@ def test_executed_values_reach_the_colab_text():
     import jupytext
 
     keys = set(ce.GLUE_ROLE.findall(md.read_text()))
-    outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "0.5"},
+    outputs = [nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": "0.5"},
                                       metadata={"scrapbook": {"name": k}}) for k, _ in keys]
     outputs += [nbformat.v4.new_output("display_data", data={"text/plain": repr(v)},
                                        metadata={"scrapbook": {"name": k}})
