@@ -1,14 +1,48 @@
 """dlbook: the helper package of the book "Deep Learning, Worked".
 
-Plumbing lives here (profiles, data, plotting style, start-up); the lessons'
-own model code stays in the chapters. Importing ``dlbook`` never imports
-TensorFlow; helpers import the backend they need lazily.
+A map of the package. Importing ``dlbook`` never imports TensorFlow or Keras;
+each helper imports the backend it needs lazily, and the lesson modules that
+define Keras layers import Keras when they are imported (after
+``dlbook.setup()``).
+
+Plumbing, used by every chapter or by the tooling around them:
+
+* :mod:`~dlbook.devices`: the Keras backend and the device (GPU visible,
+  compute capability, datasheet peak FLOP/s), quiet start-up; imports no
+  other dlbook module.
+* :mod:`~dlbook.profiles`: the run profiles ``smoke``, ``cpu``, ``gpu`` and the seed.
+* :mod:`~dlbook.runtime`: a chapter's start-up, :func:`setup` (banner, seeds,
+  style, the mixed-precision policy); re-exports :mod:`~dlbook.devices`.
+* :mod:`~dlbook.data`: the dataset registry (mirror, cache, verified downloads).
+* :mod:`~dlbook.plots`, :mod:`~dlbook.images`: the book's figure style, and
+  figures that cannot reach a reader without a title and axis labels.
+* :mod:`~dlbook.report`: glued numbers, tables and source code on the page.
+* :mod:`~dlbook.estimates`: a run's time on a Colab T4, from FLOPs (chapters 4, 5 and 8).
+* :mod:`~dlbook.token_ids`: token ids cached as ``.npz`` files (chapter 9).
+* :mod:`~dlbook.bench`: ``python -m dlbook.bench``, chapters 8 and 9's runs outside a notebook.
+
+Lesson code, taught (and often shown with ``show_source``) by a chapter and
+imported by later ones:
+
+* :mod:`~dlbook.metrics`: confusion matrix, precision, recall, F1 (chapter 3).
+* :mod:`~dlbook.vision`: augmentation layers and a small ResNet (chapter 4).
+* :mod:`~dlbook.mnist_judge`: the MNIST classifier that scores generated digits (chapter 5).
+* :mod:`~dlbook.generative`: binarised MNIST, latent grids and paths (chapter 6).
+* :mod:`~dlbook.attention`: multi-head self-attention by hand and as a layer (chapter 7).
+* :mod:`~dlbook.charlm`, :mod:`~dlbook.gpt`, :mod:`~dlbook.training`: the
+  character data, the GPT and its training loop (chapter 8; ``training`` also chapter 9).
+* :mod:`~dlbook.encoder`: the pretrained text encoder and its fine-tuning (chapter 9).
+* :mod:`~dlbook.workers`, :mod:`~dlbook.tracking`: worker processes and
+  TensorBoard logs (chapter 10).
+* :mod:`~dlbook.serve`, :mod:`~dlbook.loadtest`: the prediction service and
+  its load test (chapter 11).
 """
 
 from __future__ import annotations
 
 from .profiles import PROFILES, Profile, ProfileError, current_profile
-from .runtime import quiet_environment, setup
+from .devices import quiet_environment
+from .runtime import setup
 
 try:  # one source of the version: pyproject.toml, through the installed metadata
     from importlib.metadata import PackageNotFoundError, version as _version

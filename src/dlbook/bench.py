@@ -15,8 +15,11 @@ from ``KERAS_BACKEND``; ``--threads`` caps the CPU threads the backend uses.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+
+from .profiles import DEFAULT_SEED, PROFILES
 
 
 def set_threads(threads: int) -> None:
@@ -36,11 +39,11 @@ def set_threads(threads: int) -> None:
 
 def bench_gpt(args: argparse.Namespace) -> str:
     """Train the GPT of ``args.profile``; return the one-line summary."""
-    from . import data, runtime
+    from . import data, devices, runtime
     from .profiles import Profile
 
-    runtime.quiet_environment()
-    backend = runtime.import_backend()
+    devices.quiet_environment()
+    backend = devices.import_backend()
     profile = Profile(args.profile, args.seed)
     runtime.seed_everything(profile.seed)
 
@@ -50,13 +53,13 @@ def bench_gpt(args: argparse.Namespace) -> str:
 
     model_cfg, train_cfg = gpt.recipe(profile.name)
     if args.steps:
-        train_cfg = gpt.replace(train_cfg, steps=args.steps, decay_steps=max(args.steps, train_cfg.warmup_steps + 1))
+        train_cfg = dataclasses.replace(train_cfg, steps=args.steps, decay_steps=max(args.steps, train_cfg.warmup_steps + 1))
     if args.profile == "gpu":  # bfloat16 from Ampere on, float16 with loss scaling before
         keras.mixed_precision.set_dtype_policy(runtime.mixed_precision_policy())
     text = data.load_shakespeare()
     vocab = charlm.CharVocab.from_text(text)
     train_ids, val_ids = charlm.train_val_split(vocab.encode(text))
-    model_cfg = gpt.replace(model_cfg, vocab_size=vocab.size)
+    model_cfg = dataclasses.replace(model_cfg, vocab_size=vocab.size)
     model = gpt.compile_gpt(gpt.build_gpt(model_cfg), train_cfg)
     if args.throughput:
         import numpy as np
@@ -70,7 +73,7 @@ def bench_gpt(args: argparse.Namespace) -> str:
                 f"{stats['step_s'] * 1000:.1f} ms/step | {stats['tokens_per_s']:,.0f} tokens/s")
     log = print if args.verbose else None
     result = gpt.train_gpt(model, train_ids, val_ids, train_cfg, seed=profile.seed, log=log)
-    device = runtime.device_description()
+    device = devices.device_description()
     to_2 = result.seconds_to(2.0)
     tps = result.steady_tokens_per_second
     line = (
@@ -80,7 +83,7 @@ def bench_gpt(args: argparse.Namespace) -> str:
         f"final val {result.val_loss[-1]:.3f} (train {result.train_loss[-1]:.3f}) | "
         f"{tps:,.0f} tokens/s | total {result.total_seconds:.1f} s"
     )
-    peak = gpt.peak_flops(device)
+    peak = devices.peak_flops(device)
     if peak:
         line += f" | MFU {gpt.model_flops_utilisation(model_cfg, tps, peak[1]):.1%} of {peak[0]} {peak[1] / 1e12:.0f} TFLOP/s"
     return line
@@ -100,11 +103,11 @@ def load_ids(path: str) -> dict:
 def bench_text(args: argparse.Namespace) -> str:
     """Pretrain chapter 9's encoder with masked LM, fine-tune it and the same
     network from scratch on 100, 1,000 and all labels; return a summary."""
-    from . import runtime
+    from . import devices, runtime
     from .profiles import Profile
 
-    runtime.quiet_environment()
-    backend = runtime.import_backend()
+    devices.quiet_environment()
+    backend = devices.import_backend()
     profile = Profile(args.profile, args.seed)
     runtime.seed_everything(profile.seed)
 
@@ -120,7 +123,7 @@ def bench_text(args: argparse.Namespace) -> str:
     vocab = len(ids["vocabulary"])
     cfg, pre, ft = enc.recipe(profile.name, vocab_size=vocab)
     if args.sequences:
-        pre = enc.replace(pre, sequences=args.sequences, chunk=min(pre.chunk, args.sequences))
+        pre = dataclasses.replace(pre, sequences=args.sequences, chunk=min(pre.chunk, args.sequences))
     rng = np.random.default_rng(profile.seed)
     cut = {k: ids[k][:, : cfg.length] for k in ("train", "val", "test", "unsup")}
     x_pre = enc.pretraining_rows([cut["train"], cut["unsup"]], cfg)
@@ -131,7 +134,7 @@ def bench_text(args: argparse.Namespace) -> str:
     pre_log = enc.pretrain(mlm, x_pre, cfg, pre, rng, log=log)
     val_loss, val_top1 = enc.masked_lm_scores(mlm, cut["val"], cfg)
     unigram = enc.unigram_entropy(x_pre, vocab)
-    device = runtime.device_description()
+    device = devices.device_description()
     out = dict(date=datetime.date.today().isoformat(), profile=profile.name, backend=backend, device=device, seed=profile.seed,
                encoder_params=encoder.count_params(), pretrain_sequences=pre.sequences,
                pretrain_tokens=pre_log.tokens, pretrain_seconds=round(pre_log.seconds, 1),
@@ -166,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlbook.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("gpt", help="train chapter 8's GPT on Tiny Shakespeare and print one line")
-    p.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default="cpu")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--profile", choices=PROFILES, default="cpu")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--steps", type=int, default=0, help="override the recipe's number of steps")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the backend (0: its default)")
     p.add_argument("--verbose", action="store_true", help="print a line per evaluation")
@@ -175,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="only time STEPS training steps (after compiling) and print tokens/s")
     t = sub.add_parser("text", help="pretrain and fine-tune chapter 9's encoder from a token-id file")
     t.add_argument("--ids", required=True, help="the .npz of token ids (chapter 9's cache, or a compact copy)")
-    t.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default="cpu")
-    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--profile", choices=PROFILES, default="cpu")
+    t.add_argument("--seed", type=int, default=DEFAULT_SEED)
     t.add_argument("--sequences", type=int, default=0, help="override the recipe's pretraining sequences")
     t.add_argument("--labels", default="", help="comma-separated label counts (default: 100,1000,all)")
     t.add_argument("--json", default="", help="append the figures as one JSON line to this file")

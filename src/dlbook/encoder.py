@@ -16,7 +16,7 @@ This module imports Keras when it is imported, so a chapter imports it after
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import keras
@@ -26,7 +26,7 @@ from keras import layers, ops
 from . import training
 from .attention import CausalSelfAttention
 
-__all__ = ["EncoderConfig", "PretrainConfig", "FinetuneConfig", "recipe", "replace", "build_encoder",
+__all__ = ["EncoderConfig", "PretrainConfig", "FinetuneConfig", "recipe", "build_encoder",
            "pretraining_rows", "unigram_entropy", "mask_tokens", "build_mlm", "pretrain", "masked_lm_scores",
            "FineTuner"]
 

@@ -1,9 +1,12 @@
-"""Plumbing for the generative-model chapters: binarised images, image tiles,
-grids and paths in a latent space, and the figures made from them.
+"""Generative models' data and figures, taught in chapter 6 (the VAE).
 
-The models themselves (encoders, decoders, losses) stay in the chapters; this
-module holds what several of them reuse. Plain NumPy and matplotlib: nothing
-here imports Keras.
+Chapter 6 binarises MNIST for its Bernoulli decoder (:func:`binarise`), decodes
+a grid of points of its 2-D latent space (:func:`latent_grid`,
+:func:`show_latent_grid`), walks the path between two codes
+(:func:`linear_path`) and draws inputs above their reconstructions
+(:func:`show_image_rows`, :func:`tile_images`); the chapter writes its
+encoder, decoder and loss in its own cells and calls these for the rest. Plain
+NumPy and matplotlib: nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .images import _require
-from .plots import label
+from .plots import label, require_labels
 
 
 def binarise(
@@ -108,7 +110,7 @@ def show_image_rows(rows: Mapping[str, np.ndarray], *, title: str, size: float =
     """
     import matplotlib.pyplot as plt
 
-    _require(title, "title")
+    require_labels(title=title)
     if not rows:
         raise ValueError("no rows to show")
     ncols = max(len(r) for r in rows.values())

@@ -25,6 +25,7 @@ from keras import ops
 
 from .attention import CausalSelfAttention
 from .charlm import random_windows
+from .devices import PEAK_FLOPS, peak_flops  # noqa: F401  (re-exported: chapter 8 calls gpt.peak_flops)
 
 PACKAGE = "dlbook"
 
@@ -553,22 +554,8 @@ def generate(model: keras.Model, prompt: np.ndarray, max_new_tokens: int, *, tem
 # --------------------------------------------------------------------------
 # Throughput and utilisation
 
-PEAK_FLOPS = {
-    "H100": 989e12,  # bf16 dense, datasheet (SXM)
-    "H200": 989e12,
-    "A100": 312e12,
-    "L4": 121e12,
-    "T4": 65e12,  # fp16
-}
-"""Datasheet peak dense bf16/fp16 FLOP/s of GPUs, the denominator of MFU."""
-
-
-def peak_flops(device_name: str) -> tuple[str, float] | None:
-    """``(name, peak FLOP/s)`` for a GPU named in ``device_name``, or None (CPUs, unknown GPUs)."""
-    for key, value in PEAK_FLOPS.items():
-        if key.lower() in device_name.lower():
-            return key, value
-    return None
+# PEAK_FLOPS and peak_flops live with the device detection (dlbook.devices);
+# imported above so that gpt.peak_flops(device) keeps working.
 
 
 def model_flops_utilisation(config: GPTConfig, tokens_per_second: float, peak: float) -> float:

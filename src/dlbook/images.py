@@ -11,12 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .plots import label
-
-
-def _require(text: str, what: str) -> None:
-    if not text or not str(text).strip():
-        raise ValueError(f"every figure needs a {what}")
+from .plots import label, require_labels
 
 
 def show_images(
@@ -58,7 +53,7 @@ def show_images(
     """
     import matplotlib.pyplot as plt
 
-    _require(suptitle, "title")
+    require_labels(title=suptitle)
     images = [np.asarray(im) for im in images]
     if not images:
         raise ValueError("no images to show")
@@ -118,7 +113,7 @@ def plot_confusion_matrix(
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    _require(title, "title")
+    require_labels(title=title)
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"a confusion matrix is square, got shape {cm.shape}")

@@ -1,8 +1,10 @@
 """A small MNIST classifier used as a judge of generated digits, and the
-numbers it gives.
+numbers it gives; chapter 5 (the GAN) teaches and uses it.
 
-Generative chapters need a number for sample quality, not only pictures. The
-judge is a small convnet trained on MNIST by :func:`load_or_train_judge` and
+A generative model needs a number for sample quality, not only pictures:
+chapter 5 scores real digits, an untrained generator and the trained GAN
+with :func:`quality_report`, and its exercises build on :func:`build_judge`.
+The judge is a small convnet trained on MNIST by :func:`load_or_train_judge` and
 cached per profile under ``dlbook.data.cache_dir()/models/``. From its
 predictions and its penultimate-layer features this module computes:
 

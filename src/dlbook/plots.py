@@ -35,11 +35,24 @@ def use_book_style() -> None:
     mpl.rcParams.update(BOOK_STYLE)
 
 
+def require_labels(**texts: str) -> None:
+    """Check a figure's texts before drawing it: each must be non-empty.
+
+    The one check behind every figure helper of the book
+    (``require_labels(title=title, xlabel=xlabel, ylabel=ylabel)``, or
+    ``require_labels(title=suptitle)`` for a figure of images).
+
+    Raises:
+        ValueError: "every figure needs a <name>", for the first empty (or blank) one.
+    """
+    for what, text in texts.items():
+        if not text or not str(text).strip():
+            raise ValueError(f"every figure needs a {what}")
+
+
 def label(ax, *, title: str, xlabel: str, ylabel: str):
     """Give an axes its title and axis labels; each must be non-empty."""
-    for what, text in (("title", title), ("xlabel", xlabel), ("ylabel", ylabel)):
-        if not text or not text.strip():
-            raise ValueError(f"every figure needs a {what}")
+    require_labels(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -93,7 +93,7 @@ def current_profile(
     Args:
         environ: the environment to read (default ``os.environ``).
         gpu_visible: whether a GPU is visible; detected lazily with
-            :func:`dlbook.runtime.gpu_visible` when needed and not given.
+            :func:`dlbook.devices.gpu_visible` when needed and not given.
 
     Raises:
         ProfileError: if ``DLBOOK_PROFILE`` or ``DLBOOK_SEED`` is invalid.
@@ -104,7 +104,7 @@ def current_profile(
     if name:
         return Profile(name, seed)
     if gpu_visible is None:
-        from .runtime import gpu_visible as detect
+        from . import devices
 
-        gpu_visible = detect()
+        gpu_visible = devices.gpu_visible()
     return Profile("gpu" if gpu_visible else "cpu", seed, auto=True)

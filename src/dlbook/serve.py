@@ -27,6 +27,12 @@ can test), and the service keeps answering the next request:
     500  internal (the model failed; logged with its traceback on the "dlbook.serve" logger)
     503  shutting_down; and uvicorn's plain-text 503 beyond ``ServerLimits.max_connections``
 
+A predict request goes through parts that also work alone: :func:`parse_predict`
+checks a body or a decoded payload against a :class:`ServedModel` (no HTTP
+involved), :func:`read_body` reads a body within :class:`RequestLimits`, and a
+:class:`ServiceRoutes` holds the models, their :class:`ServiceStats` and the
+requests in flight; :func:`make_app` wires these into a Starlette application.
+
 Slow and idle clients are disconnected (:class:`ServerLimits`): a request's
 line and headers must arrive within ``header_timeout_s`` of the connection (or
 of its first byte, on a kept-open connection), its body within
@@ -79,7 +85,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, AsyncIterable, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -560,12 +566,71 @@ def _is_json_media_type(content_type: str | None) -> bool:
     return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
-def _parse_predict_body(body: bytes, model: ServedModel, max_instances: int) -> tuple[str, np.ndarray]:
-    """The answer's key ("predictions" or "outputs") and the validated batch (runs in a worker thread)."""
-    try:
-        payload = _loads_in_pieces(body)
-    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
-        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {err}") from None
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one predict request, and one client address, may take from the service.
+
+    Attributes:
+        max_body_bytes: larger bodies are answered with 413.
+        max_instances: more instances in one request are refused with 400.
+        body_timeout_s: a body not complete this many seconds after the headers is
+            answered with 408 (and the connection closed).
+        max_inflight_per_client: predict requests beyond this many in flight from
+            one client address are answered with 429 at once.
+        max_inflight_bytes_per_client: so are requests that would take the request
+            bodies in flight from one address past this many bytes; None: twice
+            ``max_body_bytes``.
+    """
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_inflight_per_client: int = DEFAULT_MAX_INFLIGHT_PER_CLIENT
+    max_inflight_bytes_per_client: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_inflight_bytes_per_client is None:
+            object.__setattr__(self, "max_inflight_bytes_per_client", 2 * self.max_body_bytes)
+        if self.max_inflight_per_client < 1 or self.body_timeout_s <= 0:
+            raise ValueError("max_inflight_per_client and body_timeout_s must be positive")
+
+    @property
+    def drain_bytes(self) -> int:
+        """How much of a body over the limit is still read (and discarded) before the 413
+        goes out: 4 times ``max_body_bytes``, at least 64 MiB."""
+        return max(4 * self.max_body_bytes, 64 * 2**20)
+
+
+def parse_predict(
+    payload_or_body: bytes | bytearray | Any, model: ServedModel, limits: RequestLimits | None = None
+) -> tuple[str, np.ndarray]:
+    """Check a predict request and return the answer's key and the validated batch.
+
+    No HTTP is involved: the service calls this in a worker thread on the body
+    it read, and a test can call it on a body or a decoded payload directly.
+
+    Args:
+        payload_or_body: the request body (``bytes``, decoded as JSON here), or
+            the payload already decoded (a dict, normally).
+        model: the model the request is for (its input name, shape and dtype).
+        limits: ``max_instances`` is taken from here (default :class:`RequestLimits`).
+
+    Returns:
+        ``("predictions", batch)`` for ``{"instances": ...}`` (row format) and
+        ``("outputs", batch)`` for ``{"inputs": ...}`` (columnar format).
+
+    Raises:
+        RequestError: 400, with the codes ``malformed_json``, ``bad_request``,
+            ``unknown_signature`` and those of :meth:`ServedModel.validate`.
+    """
+    limits = limits or RequestLimits()
+    if isinstance(payload_or_body, (bytes, bytearray)):
+        try:
+            payload = _loads_in_pieces(bytes(payload_or_body))
+        except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+            raise RequestError(400, "malformed_json", f"the body is not valid JSON: {err}") from None
+    else:
+        payload = payload_or_body
     if not isinstance(payload, dict):
         raise RequestError(400, "bad_request", "the body must be a JSON object with 'instances' or 'inputs'")
     signature = payload.get("signature_name", "serving_default")
@@ -579,7 +644,49 @@ def _parse_predict_body(body: bytes, model: ServedModel, max_instances: int) -> 
         if set(value) != {model.input_name}:
             raise RequestError(400, "bad_request", f"'inputs' must have the one key {model.input_name!r}")
         value = value[model.input_name]
-    return ("predictions" if key == "instances" else "outputs"), model.validate(value, max_instances)
+    return ("predictions" if key == "instances" else "outputs"), model.validate(value, limits.max_instances)
+
+
+async def read_body(chunks: AsyncIterable[bytes], content_length: str | None, limits: RequestLimits) -> bytes:
+    """Read a request body from ``chunks``, within ``limits``.
+
+    Raises :class:`RequestError` 400 for a Content-Length that is not a number,
+    413 once the body passes ``max_body_bytes``, and 408 (with ``Connection:
+    close``) if it is not complete within ``body_timeout_s``. A body somewhat
+    over the limit is still read (and discarded) before answering: most
+    clients send the whole body before they read the answer, and a server that
+    closes the connection early makes them see "connection reset" instead of
+    the 413. Beyond ``limits.drain_bytes`` it is not worth reading, and the
+    answer goes out at once. Exceptions of ``chunks`` itself (the client went
+    away) propagate.
+    """
+    if content_length is not None and not content_length.isdigit():
+        raise RequestError(400, "bad_request", "Content-Length is not a number")
+    too_large = RequestError(413, "body_too_large", f"request body over the limit of {limits.max_body_bytes:,} bytes")
+    if content_length is not None and int(content_length) > limits.drain_bytes:
+        raise too_large
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.body_timeout_s
+    stream = chunks.__aiter__()
+    parts, size = [], 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - loop.time(), 0.0))
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise RequestError(
+                408, "body_timeout", f"the request body did not arrive within {limits.body_timeout_s:g} s",
+                headers={"Connection": "close"},
+            ) from None
+        size += len(chunk)
+        if size > limits.drain_bytes:
+            raise too_large
+        if size <= limits.max_body_bytes:
+            parts.append(chunk)
+    if size > limits.max_body_bytes:
+        raise too_large
+    return b"".join(parts)
 
 
 def _render_outputs(key: str, outputs: np.ndarray) -> bytes:
@@ -599,6 +706,198 @@ def _render_outputs(key: str, outputs: np.ndarray) -> bytes:
         _let_others_run()
     rows = ",".join(pieces)
     return f'{{"{key}":[{rows}]}}'.encode()  # row by row: short calls, as in _loads_in_pieces
+
+
+def _error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None):
+    """The JSON answer of a refused request: ``{"error": message, "code": code}``."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message, "code": code}, status_code=status, headers=dict(headers or {}))
+
+
+class ServiceRoutes:
+    """The service's endpoints: the models, their statistics, and what is in flight.
+
+    :func:`make_app` wires the methods to Starlette's routes: :meth:`healthz`,
+    :meth:`statsz`, :meth:`models_endpoint` (status, metadata, predict) and
+    :meth:`http_error`; :meth:`lifespan` creates the worker threads (and the
+    batchers, with ``batching``) while the app runs, and stops them after.
+
+    Attributes:
+        models: the served models by name.
+        stats: what the service has done (:class:`ServiceStats`).
+        limits: the per-request and per-client limits (:class:`RequestLimits`).
+        inflight: client address -> (requests, body bytes) in flight now.
+        batchers: model name -> its batcher, while the app runs (batching only).
+    """
+
+    def __init__(self, models: Sequence[ServedModel], limits: RequestLimits, *,
+                 batching: BatchingOptions | None = None, model_threads: int = 1, parse_threads: int = 2) -> None:
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ValueError("model names must be distinct")
+        if model_threads < 1 or parse_threads < 1:
+            raise ValueError("model_threads and parse_threads must be positive")
+        self.limits = limits
+        self.batching = batching
+        self.model_threads = model_threads
+        self.parse_threads = parse_threads
+        self.stats = ServiceStats()
+        self.inflight: dict[str, tuple[int, int]] = {}
+        self.batchers: dict[str, _Batcher] = {}
+        self.model_executor: ThreadPoolExecutor | None = None
+        self.parse_executor: ThreadPoolExecutor | None = None
+
+    def find(self, name: str, version: str | None) -> ServedModel:
+        """The model ``name`` (at ``version``, if given), or a 404 :class:`RequestError`."""
+        model = self.models.get(name)
+        if model is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise RequestError(404, "unknown_model", f"no model named {name!r}; served: {known}")
+        if version is not None and version != str(model.version):
+            raise RequestError(404, "unknown_version", f"model {name!r} has no version {version}; it serves {model.version}")
+        return model
+
+    def admit(self, client: str, content_length: str) -> int:
+        """Count a predict request of ``client`` as in flight; its cost in body bytes.
+
+        Raises:
+            RequestError: 429 when the client has too many requests, or bytes, in flight.
+        """
+        limits = self.limits
+        cost = min(int(content_length), limits.max_body_bytes) if content_length.isdigit() else limits.max_body_bytes
+        count, held = self.inflight.get(client, (0, 0))
+        if count >= limits.max_inflight_per_client or (
+            count and held + cost > limits.max_inflight_bytes_per_client
+        ):
+            raise RequestError(
+                429, "too_many_requests",
+                f"{client} already has {count} requests ({held:,} bytes) in flight; the limits are "
+                f"{limits.max_inflight_per_client} requests and {limits.max_inflight_bytes_per_client:,} bytes: "
+                "wait for their answers",
+                headers={"Retry-After": "1"},
+            )
+        self.inflight[client] = (count + 1, held + cost)
+        return cost
+
+    def release(self, client: str, cost: int) -> None:
+        """The request :meth:`admit` counted is answered."""
+        count, held = self.inflight.pop(client)
+        if count > 1:
+            self.inflight[client] = (count - 1, held - cost)
+
+    async def _in_worker(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.parse_executor, fn, *args)
+
+    async def predict(self, request, model: ServedModel):
+        """Answer one predict request: 415 and 429 at once; then read, parse, run and render."""
+        from starlette.requests import ClientDisconnect
+        from starlette.responses import Response
+
+        if not _is_json_media_type(request.headers.get("content-type")):
+            raise RequestError(
+                415, "unsupported_media_type",
+                f"send the body as Content-Type: application/json, not {request.headers.get('content-type')!r}",
+            )
+        client = request.client.host if request.client else ""
+        cost = self.admit(client, request.headers.get("content-length", ""))
+        try:
+            try:
+                body = await read_body(request.stream(), request.headers.get("content-length"), self.limits)
+            except ClientDisconnect:
+                raise RequestError(400, "client_disconnected", "the client closed the connection") from None
+            key, batch = await self._in_worker(parse_predict, body, model, self.limits)
+            if model.name in self.batchers:
+                outputs = await self.batchers[model.name].submit(batch)
+            else:  # one request per model call, `model_threads` calls at a time
+                outputs = await _timed_call(self.model_executor, model.predict, batch, self.stats)
+            content = await self._in_worker(_render_outputs, key, outputs)
+        finally:
+            self.release(client, cost)
+        return Response(content, media_type="application/json")
+
+    async def models_endpoint(self, request):
+        """``/v1/models/...``: status, metadata and predict; every failure as a JSON error."""
+        from starlette.responses import JSONResponse
+
+        try:
+            model, action = self.resolve(request.method, request.url.path)
+            if action is None:
+                return JSONResponse({"model_version_status": [{
+                    "version": str(model.version), "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""}}]})
+            if action == "/metadata":
+                return JSONResponse(model.metadata())
+            response = await self.predict(request, model)
+            self.stats.predictions += 1
+            return response
+        except RequestError as err:
+            self.stats.errors += 1
+            if err.status >= 500:
+                logger.error("%d %s for %s %s: %s", err.status, err.code, request.method, request.url.path,
+                             err.message, exc_info=err)
+            return _error_response(err.status, err.code, err.message, err.headers)
+        except Exception as err:  # a model failure: 500, logged, and the service goes on
+            self.stats.errors += 1
+            logger.error("500 internal for %s %s: %s: %s", request.method, request.url.path,
+                         type(err).__name__, err, exc_info=err)
+            return _error_response(500, "internal", f"{type(err).__name__}: {err}")
+
+    def resolve(self, method: str, path: str) -> tuple[ServedModel, str | None]:
+        """The model a ``/v1/models/...`` request is for, and its action: None (status),
+        ``"/metadata"`` or ``":predict"``; or a 404 or 405 :class:`RequestError`."""
+        match = _PATH.match(path)
+        if match is None:
+            raise RequestError(404, "not_found", f"no such endpoint {path}")
+        model = self.find(match["name"], match["version"])
+        action = match["action"]
+        if action is None or action == "/metadata":
+            if method != "GET":
+                raise RequestError(405, "method_not_allowed", f"use GET for {path}")
+            return model, action
+        if action != ":predict":
+            raise RequestError(404, "unsupported_method", f"{action[1:]} is not served; use :predict")
+        if method != "POST":
+            raise RequestError(405, "method_not_allowed", "use POST for :predict")
+        return model, action
+
+    async def healthz(self, request):
+        """``GET /healthz``: liveness, and the models served."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "ok", "models": sorted(self.models)})
+
+    async def statsz(self, request):
+        """``GET /statsz``: :attr:`stats` as JSON."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(dataclasses.asdict(self.stats))
+
+    async def http_error(self, request, exc):
+        """Starlette's own 404 and 405 (no route matched), as JSON errors."""
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(exc.status_code, code, str(exc.detail))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        """While the app runs: the model and parse threads, and the batchers (with ``batching``)."""
+        self.model_executor = ThreadPoolExecutor(max_workers=self.model_threads, thread_name_prefix="model")
+        self.parse_executor = ThreadPoolExecutor(max_workers=self.parse_threads, thread_name_prefix="parse")
+        self.batchers = {}
+        app.state.model_executor = self.model_executor
+        app.state.batchers = self.batchers
+        if self.batching is not None:
+            for model in self.models.values():
+                batcher = _Batcher(model.predict, self.batching, self.stats)
+                batcher.start()
+                self.batchers[model.name] = batcher
+        try:
+            yield
+        finally:
+            for batcher in self.batchers.values():
+                await batcher.stop()
+            self.model_executor.shutdown(wait=False)
+            self.parse_executor.shutdown(wait=False)
 
 
 def make_app(
@@ -636,197 +935,34 @@ def make_app(
 
     Returns:
         An ASGI application. ``app.state.stats`` is its :class:`ServiceStats`;
-        ``app.state.batchers`` maps model names to their batchers while the app
-        runs (batching only).
+        ``app.state.routes`` its :class:`ServiceRoutes`; ``app.state.batchers``
+        maps model names to their batchers while the app runs (batching only).
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import ClientDisconnect, Request
-    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     served = [models] if isinstance(models, ServedModel) else list(models)
-    stats = ServiceStats()
-    by_name = {m.name: m for m in served}
-    if len(by_name) != len(served):
+    if len({m.name for m in served}) != len(served):
         raise ValueError("model names must be distinct")
     if model_threads < 1 or parse_threads < 1 or max_inflight_per_client < 1 or body_timeout_s <= 0:
         raise ValueError("model_threads, parse_threads, max_inflight_per_client and body_timeout_s must be positive")
-    if max_inflight_bytes_per_client is None:
-        max_inflight_bytes_per_client = 2 * max_body_bytes
-    inflight: dict[str, tuple[int, int]] = {}  # client address -> (requests, body bytes) in flight
-
-    def error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": message, "code": code}, status_code=status, headers=dict(headers or {}))
-
-    drain_limit = max(4 * max_body_bytes, 64 * 2**20)
-
-    async def read_body(request: Request) -> bytes:
-        """The body, 413 once it passes `max_body_bytes`, 408 if not complete within `body_timeout_s`.
-
-        A body somewhat over the limit is still read (and discarded) before
-        answering: most clients send the whole body before they read the
-        answer, and a server that closes the connection early makes them see
-        "connection reset" instead of the 413. Beyond `drain_limit` it is not
-        worth reading, and the answer goes out at once.
-        """
-        declared = request.headers.get("content-length")
-        if declared is not None and not declared.isdigit():
-            raise RequestError(400, "bad_request", "Content-Length is not a number")
-        too_large = RequestError(
-            413, "body_too_large", f"request body over the limit of {max_body_bytes:,} bytes"
-        )
-        if declared is not None and int(declared) > drain_limit:
-            raise too_large
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + body_timeout_s
-        stream = request.stream().__aiter__()
-        chunks, size = [], 0
-        while True:
-            try:
-                chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - loop.time(), 0.0))
-            except StopAsyncIteration:
-                break
-            except asyncio.TimeoutError:
-                raise RequestError(
-                    408, "body_timeout", f"the request body did not arrive within {body_timeout_s:g} s",
-                    headers={"Connection": "close"},
-                ) from None
-            except ClientDisconnect:
-                raise RequestError(400, "client_disconnected", "the client closed the connection") from None
-            size += len(chunk)
-            if size > drain_limit:
-                raise too_large
-            if size <= max_body_bytes:
-                chunks.append(chunk)
-        if size > max_body_bytes:
-            raise too_large
-        return b"".join(chunks)
-
-    def find(name: str, version: str | None) -> ServedModel:
-        model = by_name.get(name)
-        if model is None:
-            known = ", ".join(sorted(by_name)) or "none"
-            raise RequestError(404, "unknown_model", f"no model named {name!r}; served: {known}")
-        if version is not None and version != str(model.version):
-            raise RequestError(404, "unknown_version", f"model {name!r} has no version {version}; it serves {model.version}")
-        return model
-
-    async def in_worker(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(request_state.parse_executor, fn, *args)
-
-    async def predict(request: Request, model: ServedModel) -> Response:
-        if not _is_json_media_type(request.headers.get("content-type")):
-            raise RequestError(
-                415, "unsupported_media_type",
-                f"send the body as Content-Type: application/json, not {request.headers.get('content-type')!r}",
-            )
-        client = request.client.host if request.client else ""
-        declared = request.headers.get("content-length", "")
-        cost = min(int(declared), max_body_bytes) if declared.isdigit() else max_body_bytes
-        count, held = inflight.get(client, (0, 0))
-        if count >= max_inflight_per_client or (count and held + cost > max_inflight_bytes_per_client):
-            raise RequestError(
-                429, "too_many_requests",
-                f"{client} already has {count} requests ({held:,} bytes) in flight; the limits are "
-                f"{max_inflight_per_client} requests and {max_inflight_bytes_per_client:,} bytes: "
-                "wait for their answers",
-                headers={"Retry-After": "1"},
-            )
-        inflight[client] = (count + 1, held + cost)
-        try:
-            body = await read_body(request)
-            key, batch = await in_worker(_parse_predict_body, body, model, max_instances)
-            batchers = request_state.batchers
-            if model.name in batchers:
-                outputs = await batchers[model.name].submit(batch)
-            else:  # one request per model call, `model_threads` calls at a time
-                outputs = await _timed_call(request_state.model_executor, model.predict, batch, stats)
-            content = await in_worker(_render_outputs, key, outputs)
-        finally:
-            count, held = inflight.pop(client)
-            if count > 1:
-                inflight[client] = (count - 1, held - cost)
-        return Response(content, media_type="application/json")
-
-    async def models_endpoint(request: Request) -> Response:
-        match = _PATH.match(request.url.path)
-        try:
-            if match is None:
-                raise RequestError(404, "not_found", f"no such endpoint {request.url.path}")
-            model = find(match["name"], match["version"])
-            action = match["action"]
-            if action is None or action == "/metadata":
-                if request.method != "GET":
-                    raise RequestError(405, "method_not_allowed", f"use GET for {request.url.path}")
-                if action is None:
-                    return JSONResponse({"model_version_status": [{
-                        "version": str(model.version), "state": "AVAILABLE",
-                        "status": {"error_code": "OK", "error_message": ""}}]})
-                return JSONResponse(model.metadata())
-            if action != ":predict":
-                raise RequestError(404, "unsupported_method", f"{action[1:]} is not served; use :predict")
-            if request.method != "POST":
-                raise RequestError(405, "method_not_allowed", "use POST for :predict")
-            response = await predict(request, model)
-            stats.predictions += 1
-            return response
-        except RequestError as err:
-            stats.errors += 1
-            if err.status >= 500:
-                logger.error("%d %s for %s %s: %s", err.status, err.code, request.method, request.url.path,
-                             err.message, exc_info=err)
-            return error(err.status, err.code, err.message, err.headers)
-        except Exception as err:  # a model failure: 500, logged, and the service goes on
-            stats.errors += 1
-            logger.error("500 internal for %s %s: %s: %s", request.method, request.url.path,
-                         type(err).__name__, err, exc_info=err)
-            return error(500, "internal", f"{type(err).__name__}: {err}")
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "models": sorted(by_name)})
-
-    async def statsz(request: Request) -> JSONResponse:
-        return JSONResponse(dataclasses.asdict(stats))
-
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, code, str(exc.detail))
-
-    class _State:  # the running app's executors and batchers, set by the lifespan
-        model_executor: ThreadPoolExecutor
-        parse_executor: ThreadPoolExecutor
-        batchers: dict[str, _Batcher]
-
-    request_state = _State()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        request_state.model_executor = ThreadPoolExecutor(max_workers=model_threads, thread_name_prefix="model")
-        request_state.parse_executor = ThreadPoolExecutor(max_workers=parse_threads, thread_name_prefix="parse")
-        request_state.batchers = {}
-        app.state.model_executor = request_state.model_executor
-        app.state.batchers = request_state.batchers
-        if batching is not None:
-            for model in served:
-                batcher = _Batcher(model.predict, batching, stats)
-                batcher.start()
-                request_state.batchers[model.name] = batcher
-        try:
-            yield
-        finally:
-            for batcher in request_state.batchers.values():
-                await batcher.stop()
-            request_state.model_executor.shutdown(wait=False)
-            request_state.parse_executor.shutdown(wait=False)
-
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/statsz", statsz, methods=["GET"]),
-        Route("/v1/models/{rest:path}", models_endpoint, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
-    app.state.stats = stats
+    limits = RequestLimits(max_body_bytes=max_body_bytes, max_instances=max_instances, body_timeout_s=body_timeout_s,
+                           max_inflight_per_client=max_inflight_per_client,
+                           max_inflight_bytes_per_client=max_inflight_bytes_per_client)
+    routes = ServiceRoutes(served, limits, batching=batching, model_threads=model_threads,
+                           parse_threads=parse_threads)
+    app = Starlette(
+        routes=[
+            Route("/healthz", routes.healthz, methods=["GET"]),
+            Route("/statsz", routes.statsz, methods=["GET"]),
+            Route("/v1/models/{rest:path}", routes.models_endpoint, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        ],
+        lifespan=routes.lifespan,
+        exception_handlers={HTTPException: routes.http_error},
+    )
+    app.state.stats = routes.stats
+    app.state.routes = routes
     return app
 
 
@@ -870,6 +1006,18 @@ def _set_nodelay(sock: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _header_timeout_answer(limits: ServerLimits) -> bytes:
+    """The raw 408 answer sent when part of a request came but its head did not arrive in time."""
+    body = json.dumps({
+        "error": f"the request line and headers did not arrive within {limits.header_timeout_s:g} s",
+        "code": "header_timeout",
+    }).encode()
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
 def _guarded_protocol(limits: ServerLimits):
     """uvicorn's h11 protocol with TCP_NODELAY, a deadline per request head, and a hard connection cap.
 
@@ -884,14 +1032,7 @@ def _guarded_protocol(limits: ServerLimits):
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     hard_cap = 2 * limits.max_connections
-    timeout_body = json.dumps({
-        "error": f"the request line and headers did not arrive within {limits.header_timeout_s:g} s",
-        "code": "header_timeout",
-    }).encode()
-    timeout_answer = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-        b"content-length: " + str(len(timeout_body)).encode() + b"\r\n\r\n" + timeout_body
-    )
+    timeout_answer = _header_timeout_answer(limits)
 
     class GuardedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None

@@ -29,17 +29,7 @@ HTML = ROOT / "_build" / "html"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 CHAPTERS = harness.chapter_sources()
 IDS = [md.stem for md in CHAPTERS]
-LOG_PATTERNS = [
-    r"Traceback \(most recent call last\)",
-    r"\bI0000 ",
-    r"\bW0000 ",
-    r"\bE0000 ",
-    r"cuda_(?:platform|dnn|blas)",
-    r"oneDNN custom operations",
-    r"absl::InitializeLog",
-    r"ETA: \d",
-    r"\d+/\d+ \[=+",  # Keras progress bars
-]
+LOG_PATTERNS = harness.PAGE_LOG_PATTERNS
 
 
 def find_chromium() -> str | None:

@@ -1,5 +1,6 @@
 """dlbook.encoder: masking, shapes, padding, tied output, pretraining and fine-tuning restarts."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_recipes_differ_by_profile_and_keep_the_vocabulary():
 def test_pretraining_rows_and_unigram_entropy():
     a = np.array([[3, 4, 0, 0], [5, 0, 0, 0]], dtype="int32")
     b = np.array([[2, 2, 2, 9]], dtype="int32")
-    cfg = enc.replace(TINY, length=3)
+    cfg = dataclasses.replace(TINY, length=3)
     rows = enc.pretraining_rows([a, b], cfg, min_tokens=2)
     np.testing.assert_array_equal(rows, [[3, 4, 0], [2, 2, 2]])  # cut to 3 tokens; the 1-token row dropped
     assert enc.unigram_entropy(rows, 10) == pytest.approx(-(2 * 0.2 * np.log(0.2) + 0.6 * np.log(0.6)))
@@ -43,7 +44,7 @@ def test_pretraining_rows_and_unigram_entropy():
 
 def test_mask_tokens_follows_bert():
     x = np.tile(np.arange(2, 22, dtype="int32"), (2000, 1))  # full rows of 20 real tokens
-    cfg = enc.replace(TINY, length=20)
+    cfg = dataclasses.replace(TINY, length=20)
     corrupted, pos, tgt, wts = enc.mask_tokens(x, np.random.default_rng(0), cfg)
     n_pred = enc.n_predictions(cfg)
     assert pos.shape == tgt.shape == wts.shape == (2000, n_pred) == (2000, 3)

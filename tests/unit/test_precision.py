@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from dlbook import runtime
+from dlbook import devices, runtime
 
 
 @pytest.mark.parametrize("capability, policy", [
@@ -36,7 +36,7 @@ def test_policy_rejects_other_strings():
     (None, None), ("gfx90a", None), ((), None),
 ])
 def test_parse_capability(raw, parsed):
-    assert runtime._parse_capability(raw) == parsed
+    assert devices._parse_capability(raw) == parsed
 
 
 def test_given_a_capability_nothing_imports_a_backend():
@@ -65,7 +65,7 @@ def fake_module(name, **attrs):
 def test_capability_through_jax(monkeypatch):
     cpu = types.SimpleNamespace(platform="cpu")
     t4 = types.SimpleNamespace(platform="gpu", compute_capability="7.5")
-    monkeypatch.setattr(runtime, "backend_name", lambda: "jax")
+    monkeypatch.setattr(devices, "backend_name", lambda: "jax")
     monkeypatch.setitem(sys.modules, "jax", fake_module("jax", devices=lambda: [cpu]))
     assert runtime.gpu_compute_capability() is None
     assert runtime.mixed_precision_policy() == "float32"
@@ -76,7 +76,7 @@ def test_capability_through_jax(monkeypatch):
 
 def test_capability_through_torch(monkeypatch):
     cuda = types.SimpleNamespace(is_available=lambda: True, get_device_capability=lambda i=0: (8, 0))
-    monkeypatch.setattr(runtime, "backend_name", lambda: "torch")
+    monkeypatch.setattr(devices, "backend_name", lambda: "torch")
     monkeypatch.setitem(sys.modules, "torch", fake_module("torch", cuda=cuda))
     assert runtime.gpu_compute_capability() == (8, 0)
     assert runtime.mixed_precision_policy() == "mixed_bfloat16"

@@ -29,9 +29,9 @@ def test_auto_profile_follows_gpu(gpu, expected):
 
 
 def test_auto_detection_runs_when_not_told(monkeypatch):
-    import dlbook.runtime
+    import dlbook.devices
 
-    monkeypatch.setattr(dlbook.runtime, "gpu_visible", lambda: False)
+    monkeypatch.setattr(dlbook.devices, "gpu_visible", lambda: False)
     assert current_profile({}).name == "cpu"
 
 
