@@ -14,9 +14,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 STAMP  := $(VENV)/.installed-dlbook
-NBMAKE := --nbmake --nbmake-timeout=1200 --durations=0 --durations-min=1
+NBMAKE := --nbmake --nbmake-timeout=1800 --durations=0 --durations-min=1
+# Tests and chapters run JOBS at a time (pytest-xdist; a chapter's kernel is
+# mostly one busy core). JOBS=1 runs them one after another.
+JOBS   ?= 2
+XDIST  := $(if $(filter-out 0 1,$(JOBS)),-n $(JOBS) --dist load,)
 
-.PHONY: install book publish test unit chapters site colab sync check clean floors
+.PHONY: install book publish test unit chapters site colab sync check clean floors seeds
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
@@ -46,15 +50,11 @@ publish: $(STAMP)
 	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
 
 unit: $(STAMP)
-	$(PYTEST) tests/unit tests/test_chapters.py tests/test_harness.py tests/test_colab_edition.py
+	$(PYTEST) $(XDIST) tests/unit tests/test_chapters.py tests/test_harness.py tests/test_colab_edition.py
 
 chapters: $(STAMP)
 	$(PY) tests/harness.py stage
-	KERAS_BACKEND=tensorflow $(PYTEST) $(NBMAKE) --overwrite _nbexec/tensorflow
-	@if ls _nbexec/jax/*.ipynb >/dev/null 2>&1; then \
-	  echo "== chapters under KERAS_BACKEND=jax"; \
-	  KERAS_BACKEND=jax $(PYTEST) $(NBMAKE) _nbexec/jax; \
-	else echo "no chapter declares the jax backend: nothing to run under jax"; fi
+	$(PYTEST) $(XDIST) $(NBMAKE) --overwrite _nbexec/tensorflow _nbexec/jax
 	$(PY) tests/harness.py cache tensorflow
 
 site: $(STAMP)
@@ -64,14 +64,24 @@ site: $(STAMP)
 # versions, dlbook installed by the bootstrap from the site served on loopback,
 # the data mirror served over HTTP (needs `make site` first).
 colab: $(STAMP)
-	$(PYTEST) -v --durations=0 tests/colab
+	DLBOOK_COLAB_LANES=$(JOBS) $(PYTEST) -v --durations=0 tests/colab
 
 test: unit chapters site colab
 
-# Execute and check one chapter under each backend it declares:
+# Re-pair one chapter (jupytext --sync), then execute and check it under each
+# backend it declares:
 #   make check CH=01_backprop        (add DLBOOK_PROFILE=cpu for the laptop profile)
 check: $(STAMP)
 	$(PY) tests/harness.py run $(CH)
+
+# Execute one chapter under N consecutive seeds (from START, default 1234) in
+# PROFILE (default smoke; BACKEND=jax for the JAX backend): the pass rate, each
+# failing assert, and the spread (mean, min, max) of every glued figure; one row
+# per (seed, figure) in results/seeds/<chapter>-<profile>.csv.
+#   make seeds CH=01_backprop N=20 PROFILE=smoke
+seeds: $(STAMP)
+	$(PY) tests/seeds.py $(CH) --n $(or $(N),5) --profile $(or $(PROFILE),smoke) \
+	  $(if $(START),--start $(START)) $(if $(BACKEND),--backend $(BACKEND))
 
 # Re-pair every chapter after editing its .md (the .md is the source).
 sync: $(STAMP)

@@ -73,9 +73,20 @@ def toc_files() -> list[str]:
     return files
 
 
+SECONDS_HINTS = ROOT / "tests" / "chapter_seconds.json"
+"""Smoke-profile execution seconds by ``<backend>/<stem>``, from an earlier run
+(``python tests/harness.py seconds`` rewrites it): only the order of the run
+depends on it, never what passes."""
+
+
 def stage() -> dict[str, int]:
     """Copy each chapter's .ipynb into ``_nbexec/<backend>/`` for every
-    backend it declares; return how many were staged per backend."""
+    backend it declares, with a conftest.py that runs each copy under its
+    folder's backend, longest first; return how many were staged per backend."""
+    EXEC.mkdir(exist_ok=True)
+    shutil.copy2(ROOT / "tests" / "staged_conftest.py", EXEC / "conftest.py")
+    if SECONDS_HINTS.exists():
+        shutil.copy2(SECONDS_HINTS, EXEC / "chapter_seconds.json")
     counts = {}
     for backend in BACKENDS:
         folder = EXEC / backend
@@ -105,6 +116,17 @@ def execution_seconds(nb) -> float | None:
     if not starts or not ends:
         return None
     return (max(ends) - min(starts)).total_seconds()
+
+
+def measured_seconds() -> dict[str, float]:
+    """Execution seconds of every executed copy in ``_nbexec``, by ``<backend>/<stem>``."""
+    out = {}
+    for backend in BACKENDS:
+        for path in sorted((EXEC / backend).glob("*.ipynb")):
+            seconds = execution_seconds(nbformat.read(path, as_version=4))
+            if seconds is not None:
+                out[f"{backend}/{path.stem}"] = round(seconds, 1)
+    return out
 
 
 def cache_folder() -> Path:
@@ -181,7 +203,29 @@ def cache_outputs(backend: str = "tensorflow") -> list[str]:
 
 
 GLUE_REF = re.compile(r"\{glue(?::text|:md|:any|:figure|)\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
-LOG_LINES = re.compile(r"I0000 |W0000 |E0000 |oneDNN custom operations|absl::InitializeLog|\d+/\d+ \[=+|ETA: ")
+LOG_PATTERNS: tuple[str, ...] = (
+    r"I0000 ",  # TensorFlow's and XLA's native (absl) log lines: info, warning, error
+    r"W0000 ",
+    r"E0000 ",
+    r"oneDNN custom operations",
+    r"absl::InitializeLog",
+    r"\d+/\d+ \[=+",  # Keras progress bars
+    r"ETA: ",
+)
+"""Log lines and progress bars a reader must not see: in a chapter's stdout
+(:func:`page_problems`) and on its rendered page (:data:`PAGE_LOG_PATTERNS`)."""
+
+PAGE_LOG_PATTERNS: tuple[str, ...] = (
+    r"Traceback \(most recent call last\)",
+    r"cuda_(?:platform|dnn|blas)",
+    *LOG_PATTERNS,
+)
+"""What the site check (tests/site) looks for in a rendered chapter page's text: the
+log patterns, and a traceback or a CUDA plug-in's line (on the page, an error output
+or a stderr line would show them; in a notebook :func:`page_problems` reports
+stderr whole, and an error output fails the run)."""
+
+LOG_LINES = re.compile("|".join(LOG_PATTERNS))
 
 
 def page_problems(md: Path, executed) -> list[str]:
@@ -265,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p_cache.add_argument("backend", nargs="?", default="tensorflow")
     sub.add_parser("list", help="print each backend's staged chapters (JSON)")
     sub.add_parser("claim-cache", help="empty the execution cache if another profile filled it")
+    sub.add_parser("seconds", help="rewrite tests/chapter_seconds.json from the executed copies")
     p_run = sub.add_parser("run", help="execute and check one chapter, e.g. run 01_backprop")
     p_run.add_argument("stem")
     p_run.add_argument("--backend", action="append", help="only this backend (repeatable)")
@@ -277,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
             print("cached", line)
     elif args.cmd == "run":
         return run_one(args.stem, args.backend)
+    elif args.cmd == "seconds":
+        hints = measured_seconds()
+        SECONDS_HINTS.write_text(json.dumps(hints, indent=1, sort_keys=True) + "\n")
+        print(f"{SECONDS_HINTS.relative_to(ROOT)}: {len(hints)} chapters")
     elif args.cmd == "claim-cache":
         profile = current_profile_name()
         if claim_cache(profile):

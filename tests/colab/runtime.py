@@ -90,7 +90,8 @@ def installed(python: Path) -> dict[str, str]:
 
 def build_environment(venv: Path = VENV) -> tuple[Path, str]:
     """Create the Colab-like environment afresh; return its Python and a note
-    on the interpreter. Raises RuntimeError if it holds what Colab does not."""
+    on the interpreter. Raises RuntimeError if it holds what Colab does not.
+    (A second environment costs seconds: uv links files from its cache.)"""
     uv = Path(sys.executable).parent / "uv"
     if not uv.exists():
         raise RuntimeError("uv is needed (pip install uv; it is in the book's test extra)")
@@ -167,10 +168,11 @@ def kernel_environment(site: str, mirror: str, work: Path) -> dict[str, str]:
     return env
 
 
-def execute(python: Path, notebook: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+def execute(python: Path, notebook: Path, env: dict[str, str], timeout: int = 900,
+            work: Path = WORK) -> subprocess.CompletedProcess:
     """Execute a Colab notebook with the environment's own kernel, in a scratch
     folder outside the book (Colab's working directory is /content)."""
-    run_dir = WORK / "content"
+    run_dir = work / "content"
     run_dir.mkdir(parents=True, exist_ok=True)
     target = WORK / "executed" / notebook.name
     target.parent.mkdir(parents=True, exist_ok=True)

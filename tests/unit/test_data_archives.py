@@ -74,8 +74,11 @@ def _imdb_archive(path: Path) -> None:
         _add(tar, "aclImdb/train/labeledBow.feat", b"ignored")
 
 
-def test_imdb_is_unpacked_once_atomically_and_loaded(dirs):
+@pytest.mark.parametrize("system_tar", [True, False], ids=["system tar", "tarfile"])
+def test_imdb_is_unpacked_once_atomically_and_loaded(dirs, monkeypatch, system_tar):
     mirror, cache = dirs
+    if not system_tar:  # a machine without a tar program: Python's tarfile unpacks
+        monkeypatch.setattr(data.shutil, "which", lambda name: None)
     (mirror / "imdb").mkdir()
     archive = mirror / "imdb" / "aclImdb_text.tar.gz"
     _imdb_archive(archive)
