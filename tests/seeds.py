@@ -204,6 +204,51 @@ def csv_path(stem: str, profile: str, backend: str) -> Path:
     return RESULTS / f"{stem}-{profile}{suffix}.csv"
 
 
+SUMMARY = "summary.csv"
+
+
+def read_runs(path: Path) -> tuple[str, str, str, list[Run]]:
+    """A sweep's CSV back as (chapter, profile, backend, runs)."""
+    by_seed: dict[int, Run] = {}
+    meta = ("", "", "")
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            meta = (row["chapter"], row["profile"], row["backend"])
+            seed = int(row["seed"])
+            run = by_seed.setdefault(seed, Run(seed, row["passed"] == "1", float(row["seconds"]), {}, row["message"]))
+            if row["figure"]:
+                run.figures[row["figure"]] = float(row["value"])
+    return (*meta, list(by_seed.values()))
+
+
+def write_summary(folder: Path | None = None) -> Path:
+    """``summary.csv`` beside the sweeps' CSVs, for the results page: one row per
+    sweep and figure that varied across its seeds (figures every seed computes
+    alike say nothing about seeds), with the pass rate and the spread."""
+    folder = RESULTS if folder is None else folder
+    target = folder / SUMMARY
+    with target.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["chapter", "profile", "backend", "seeds", "passed", "seconds per run (mean)",
+                         "figure", "mean", "min", "max"])
+        for path in sorted(folder.glob("*.csv")):
+            if path.name == SUMMARY:
+                continue
+            stem, profile, backend, runs = read_runs(path)
+            if not runs:
+                continue
+            seeds = f"{min(r.seed for r in runs)}-{max(r.seed for r in runs)}"
+            passed = f"{sum(r.passed for r in runs)}/{len(runs)}"
+            seconds = f"{sum(r.seconds for r in runs) / len(runs):.0f}"
+            head = [stem, profile, backend, seeds, passed, seconds]
+            varied = [row for row in summarize(runs) if row[1] and row[3] != row[4]]
+            for name, _, mean, low, high in varied:
+                writer.writerow([*head, name, _fmt(mean), _fmt(low), _fmt(high)])
+            if not varied:
+                writer.writerow([*head, "(no figure varied)", "", "", ""])
+    return target
+
+
 def sweep(stem: str, n: int, profile: str, start: int = DEFAULT_SEED, backend: str = "tensorflow",
           timeout: int = 1800) -> list[Run]:
     """Execute chapter ``stem`` under seeds ``start .. start + n - 1``, one at a time,
@@ -226,13 +271,16 @@ def sweep(stem: str, n: int, profile: str, start: int = DEFAULT_SEED, backend: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stem", help="chapter, e.g. 01_backprop")
+    parser.add_argument("stem", help="chapter, e.g. 01_backprop; 'summary' rewrites results/seeds/summary.csv")
     parser.add_argument("--n", type=int, default=5, help="number of consecutive seeds (default 5)")
     parser.add_argument("--profile", default="smoke", choices=PROFILES)
     parser.add_argument("--start", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
     parser.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     args = parser.parse_args(argv)
+    if args.stem == "summary":
+        print(f"wrote {write_summary().relative_to(ROOT)}")
+        return 0
     md = CHAPTERS / f"{args.stem}.md"
     if not md.exists():
         print(f"no chapter {md}")
@@ -243,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"{args.stem}, profile {args.profile}, {args.backend}, seeds {args.start}-{args.start + args.n - 1}"
     print(report(runs, title))
     path = write_csv(csv_path(args.stem, args.profile, args.backend), runs, args.stem, args.profile, args.backend)
-    print(f"   one row per (seed, figure): {path.relative_to(ROOT)}")
+    print(f"   one row per (seed, figure): {path.relative_to(ROOT)}; summary: {write_summary().relative_to(ROOT)}")
     return 0 if all(run.passed for run in runs) else 1
 
 

@@ -119,3 +119,13 @@ def test_execute_passes_the_seed_and_profile_to_the_kernel(tmp_path):
     assert [r.passed for r in runs] == [True, False]
     assert [r.figures for r in runs] == [{"seed_half": 5.0}, {"seed_half": 5.5}]
     assert runs[1].message.startswith("AssertionError: odd seed 11 [")
+
+
+def test_summary_keeps_the_figures_that_vary_with_the_seed(tmp_path):
+    runs = [seeds.Run(1, True, 10.0, {"same": 2.0, "acc": 0.9}), seeds.Run(2, False, 20.0, {"same": 2.0, "acc": 0.8}, "boom")]
+    seeds.write_csv(tmp_path / "ch-smoke.csv", runs, "ch", "smoke", "tensorflow")
+    seeds.write_csv(tmp_path / "flat-cpu.csv", [seeds.Run(5, True, 1.0, {"x": 1.0})], "flat", "cpu", "tensorflow")
+    rows = list(csv.DictReader(seeds.write_summary(tmp_path).open()))
+    assert [(r["chapter"], r["figure"]) for r in rows] == [("ch", "acc"), ("flat", "(no figure varied)")]
+    assert rows[0]["passed"] == "1/2" and rows[0]["seeds"] == "1-2" and rows[0]["min"] == "0.8"
+    assert seeds.read_runs(tmp_path / "ch-smoke.csv")[3][1].message == "boom"
