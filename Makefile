@@ -25,8 +25,9 @@ XDIST  := $(if $(filter-out 0 1,$(JOBS)),-n $(JOBS) --dist load,)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --upgrade pip uv
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/uv pip install --quiet --compile-bytecode -e ".[test]" \
+	  || { echo "uv could not install the book; trying pip"; $(PY) -m pip install --quiet -e ".[test]"; }
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -50,7 +51,7 @@ publish: $(STAMP)
 	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
 
 unit: $(STAMP)
-	$(PYTEST) $(XDIST) tests/unit tests/test_chapters.py tests/test_harness.py tests/test_colab_edition.py
+	$(PYTEST) $(XDIST) --durations=10 tests/unit tests/test_chapters.py tests/test_harness.py tests/test_colab_edition.py
 
 chapters: $(STAMP)
 	$(PY) tests/harness.py stage

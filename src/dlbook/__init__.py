@@ -17,6 +17,9 @@ Plumbing, used by every chapter or by the tooling around them:
 * :mod:`~dlbook.plots`, :mod:`~dlbook.images`: the book's figure style, and
   figures that cannot reach a reader without a title and axis labels.
 * :mod:`~dlbook.report`: glued numbers, tables and source code on the page.
+* :mod:`~dlbook.progress`: plain progress lines with the time left, where a
+  reader waits (unpacking, decoding, custom training loops);
+  :class:`~dlbook.training.EpochLog` is its ``fit`` callback.
 * :mod:`~dlbook.estimates`: a run's time on a Colab T4, from FLOPs (chapters 4, 5 and 8).
 * :mod:`~dlbook.token_ids`: token ids cached as ``.npz`` files (chapter 9).
 * :mod:`~dlbook.bench`: ``python -m dlbook.bench``, chapters 8 and 9's runs outside a notebook.
@@ -29,8 +32,9 @@ imported by later ones:
 * :mod:`~dlbook.mnist_judge`: the MNIST classifier that scores generated digits (chapter 5).
 * :mod:`~dlbook.generative`: binarised MNIST, latent grids and paths (chapter 6).
 * :mod:`~dlbook.attention`: multi-head self-attention by hand and as a layer (chapter 7).
-* :mod:`~dlbook.charlm`, :mod:`~dlbook.gpt`, :mod:`~dlbook.training`: the
-  character data, the GPT and its training loop (chapter 8; ``training`` also chapter 9).
+* :mod:`~dlbook.charlm`, :mod:`~dlbook.gpt`: the character data and the GPT (chapter 8).
+* :mod:`~dlbook.training`: ``EpochLog`` (every chapter that fits for long) and
+  putting a compiled model back to its start (chapters 8 and 9).
 * :mod:`~dlbook.encoder`: the pretrained text encoder and its fine-tuning (chapter 9).
 * :mod:`~dlbook.workers`, :mod:`~dlbook.tracking`: worker processes and
   TensorBoard logs (chapter 10).

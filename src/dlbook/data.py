@@ -636,11 +636,15 @@ def decode_cifar10_archive(path: Path) -> dict[str, np.ndarray]:
     import pickle
     import tarfile
 
+    from .progress import LineProgress
+
     batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    progress = LineProgress(f"decoding {path.name}", total=6, unit="batches of 10,000 images", lines=3)
     with tarfile.open(path, "r:gz") as tar:
         for member in tar.getmembers():
             name = Path(member.name).name
             if name.startswith("data_batch_") or name == "test_batch":
+                progress.update()
                 fh = tar.extractfile(member)
                 assert fh is not None
                 batch = pickle.load(fh, encoding="bytes")
@@ -731,21 +735,30 @@ def _extract_reviews(archive: Path, folder: Path) -> None:
     names with ``..`` and strip a leading ``/``, like ``tarfile``'s data filter."""
     import tarfile
 
+    from .progress import LineProgress, duration
+
+    start = time.monotonic()
     tar_cmd = shutil.which("tar")
     if tar_cmd is not None:
+        print(f"unpacking {archive.name} ({_human(archive.stat().st_size)}) with tar ...", end="", flush=True)
         done = subprocess.run(
             [tar_cmd, "-xzf", str(archive), "-C", str(folder), "--exclude=*.feat", "--no-same-owner"],
             capture_output=True, text=True,
         )
+        print(f" {duration(time.monotonic() - start)}" if done.returncode == 0 else " failed; trying tarfile",
+              flush=True)
         if done.returncode == 0:
             return
         shutil.rmtree(folder / "aclImdb", ignore_errors=True)  # then try tarfile on the same archive
     with tarfile.open(archive, "r:gz") as tar:
         members = [m for m in tar.getmembers() if not m.name.endswith(".feat")]
-        try:
-            tar.extractall(folder, members=members, filter="data")
-        except TypeError:  # Python without extraction filters
-            tar.extractall(folder, members=members)  # noqa: S202 - verified archive
+        progress = LineProgress(f"unpacking {archive.name}", total=len(members), unit="files")
+        for member in members:
+            try:
+                tar.extract(member, folder, filter="data")
+            except TypeError:  # Python without extraction filters
+                tar.extract(member, folder)  # noqa: S202 - verified archive
+            progress.update()
 
 
 def imdb_dir() -> Path:

@@ -46,7 +46,7 @@ def dirs(tmp_path, monkeypatch):
     data.REGISTRY.update(saved)
 
 
-def test_canonical_cifar_archive_decodes_to_the_mirror_layout(tmp_path):
+def test_canonical_cifar_archive_decodes_to_the_mirror_layout(tmp_path, capsys):
     rng = np.random.default_rng(0)
     planes = rng.integers(0, 256, size=(6, 4, 3072), dtype=np.uint8)  # 6 batches of 4 images
     labels = rng.integers(0, 10, size=(6, 4))
@@ -61,6 +61,8 @@ def test_canonical_cifar_archive_decodes_to_the_mirror_layout(tmp_path):
     # pixel (row 0, col 1) of the first image: R, G, B planes at offsets 1, 1025, 2049
     assert list(arrays["x_train"][0, 0, 1]) == [planes[0, 0, 1], planes[0, 0, 1025], planes[0, 0, 2049]]
     assert arrays["y_test"][:, 0].tolist() == labels[5].tolist()
+    shown = capsys.readouterr().out.splitlines()  # the reader waits: a few plain lines
+    assert len(shown) <= 4 and shown[-1].startswith("decoding cifar.tar.gz: 6/6 batches")
 
 
 def _imdb_archive(path: Path) -> None:
@@ -75,7 +77,7 @@ def _imdb_archive(path: Path) -> None:
 
 
 @pytest.mark.parametrize("system_tar", [True, False], ids=["system tar", "tarfile"])
-def test_imdb_is_unpacked_once_atomically_and_loaded(dirs, monkeypatch, system_tar):
+def test_imdb_is_unpacked_once_atomically_and_loaded(dirs, monkeypatch, capsys, system_tar):
     mirror, cache = dirs
     if not system_tar:  # a machine without a tar program: Python's tarfile unpacks
         monkeypatch.setattr(data.shutil, "which", lambda name: None)
@@ -88,6 +90,12 @@ def test_imdb_is_unpacked_once_atomically_and_loaded(dirs, monkeypatch, system_t
     (cache / "imdb" / "aclImdb" / "train").mkdir(parents=True)
     root = data.imdb_dir()
     assert (root / ".complete").is_file() and not (root / "train" / "labeledBow.feat").exists()
+    shown = capsys.readouterr().out.splitlines()  # what the reader sees while waiting
+    if system_tar:
+        assert len(shown) == 1 and shown[0].startswith("unpacking aclImdb_text.tar.gz (") and shown[0].endswith(" s")
+    else:
+        assert 2 <= len(shown) <= 6 and "\r" not in "".join(shown)
+        assert shown[-1].startswith("unpacking aclImdb_text.tar.gz: 13/13 files")
     assert not [p for p in (cache / "imdb").iterdir() if p.name.startswith(".partial-")]
     texts, labels = data.load_imdb("train", n=4)
     assert labels.tolist() == [0, 0, 1, 1] and texts[0] == "train neg review 0"
@@ -164,7 +172,8 @@ def test_two_processes_unpacking_imdb_at_once_both_succeed(dirs, tmp_path):
     target = cache / "imdb" / "aclImdb"
     for proc, (out, err) in zip(procs, results):
         assert proc.returncode == 0, err
-        assert out.strip() == str(target)
+        assert out.strip().splitlines()[-1] == str(target)
+    assert sum(out.startswith("unpacking ") for out, _ in results) == 1  # one unpacked, the other waited
     assert (target / ".complete").is_file() and len(list((target / "train" / "pos").iterdir())) == 3
     assert not [p for p in (cache / "imdb").iterdir() if p.name.startswith(".partial-")]
 

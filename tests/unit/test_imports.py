@@ -20,7 +20,7 @@ CASES = [
          "dlbook.bench"),
         id="dlbook-without-tensorflow",
     ),
-    pytest.param(("tensorflow", "jax"), ("dlbook.metrics",), id="metrics-without-a-framework"),
+    pytest.param(("tensorflow", "jax"), ("dlbook.metrics", "dlbook.progress"), id="numpy-only-without-a-framework"),
     pytest.param((), ("dlbook.generative",), id="generative-without-keras"),
 ]
 

@@ -59,3 +59,26 @@ def test_reset_restores_the_loss_scale_under_float16():
     assert float(model.optimizer.dynamic_scale) == 2.0**10, "a zero loss scale stops every update"
     model.fit(x, np.zeros((4, 2), "float32"), verbose=0)
     assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), w0)), "training went on"
+
+
+def test_epoch_log_times_every_epoch_and_prints_a_few_plain_lines(capsys):
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    log = training.EpochLog("tiny", lines=2, metrics=("loss", "val_loss"))
+    model.fit(x, x[:, :1], epochs=5, batch_size=16, verbose=0, validation_split=0.25, callbacks=[log])
+    assert len(log.seconds) == len(log.elapsed) == 5
+    assert all(s > 0 for s in log.seconds)
+    assert np.all(np.diff(log.elapsed) > 0) and log.elapsed[-1] >= sum(log.seconds) * 0.99
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[1].split()[0] for line in lines] == ["1/5", "3/5", "5/5"]
+    assert "loss" in lines[0] and "val_loss" in lines[0] and "left" in lines[0]
+    assert lines[-1].endswith("elapsed")
+
+
+def test_epoch_log_can_be_silent(capsys):
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    log = training.EpochLog(lines=0)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[log])
+    assert len(log.seconds) == 2 and capsys.readouterr().out == ""
