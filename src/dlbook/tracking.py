@@ -11,8 +11,10 @@ chapters read the same event files back with :func:`read_scalars` and plot
 them with matplotlib; :func:`list_tags` says what else was logged and
 :func:`read_trace` sums the profiler's trace by operation.
 
-Reading needs the ``tensorboard`` package (for the event protocol buffers),
-not TensorFlow; :func:`read_trace` needs TensorFlow (for the trace's).
+Reading event files uses TensorBoard's own ``EventAccumulator`` (the
+``tensorboard`` package, not TensorFlow). :func:`read_trace` needs TensorFlow:
+the trace's protocol buffer (``xplane_pb2``) ships only inside TensorFlow, at
+``tensorflow.tsl.profiler.protobuf``, which is not a public module path.
 Writing needs the Keras backend's summary writer: TensorFlow with
 ``tensorboard`` installed.
 """
@@ -20,12 +22,9 @@ Writing needs the Keras backend's summary writer: TensorFlow with
 from __future__ import annotations
 
 import shutil
-import struct
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 
 EVENTS_GLOB = "events.out.tfevents.*"
@@ -66,56 +65,7 @@ def tensorboard_callback(
 
 
 # ---------------------------------------------------------------------------
-# Event files
-
-
-def iter_records(path: str | Path) -> Iterator[bytes]:
-    """The records of a TFRecord file (the container of TensorBoard event files).
-
-    Each record is a little-endian uint64 length, a 4-byte checksum of the
-    length, the data, and a 4-byte checksum of the data. Checksums are not
-    verified; a truncated last record (a file still being written) is skipped.
-    """
-    with open(path, "rb") as f:
-        while True:
-            header = f.read(12)
-            if len(header) < 12:
-                return
-            (length,) = struct.unpack("<Q", header[:8])
-            data = f.read(length)
-            if len(data) < length or len(f.read(4)) < 4:
-                return
-            yield data
-
-
-def _event_class():
-    try:
-        from tensorboard.compat.proto.event_pb2 import Event
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "reading TensorBoard event files needs the tensorboard package: pip install tensorboard"
-        ) from exc
-    return Event
-
-
-_NUMPY_OF_DTYPE = {1: np.float32, 2: np.float64, 3: np.int32, 9: np.int64, 19: np.float16}
-
-
-def _tensor_value(tensor) -> float:
-    """The single number held by a scalar ``TensorProto``."""
-    dtype = _NUMPY_OF_DTYPE.get(tensor.dtype)
-    if dtype is None:
-        raise ValueError(f"not a numeric scalar tensor (dtype enum {tensor.dtype})")
-    if tensor.tensor_content:
-        values = np.frombuffer(tensor.tensor_content, dtype=dtype)
-    elif tensor.dtype == 19:  # float16 is stored as its bits in half_val
-        values = np.array(tensor.half_val, dtype=np.uint16).view(np.float16)
-    else:
-        field = {np.float32: "float_val", np.float64: "double_val", np.int32: "int_val", np.int64: "int64_val"}[dtype]
-        values = np.asarray(getattr(tensor, field), dtype=dtype)
-    if values.size != 1:
-        raise ValueError(f"not a scalar tensor ({values.size} values)")
-    return float(values.reshape(()))
+# Event files, read with TensorBoard's own EventAccumulator
 
 
 def event_files(log_dir: str | Path) -> dict[str, list[Path]]:
@@ -128,32 +78,35 @@ def event_files(log_dir: str | Path) -> dict[str, list[Path]]:
     return dict(runs)
 
 
-def _summary_values(log_dir: str | Path):
-    """Yield (run, step, value proto, plugin name) for every summary value."""
-    Event = _event_class()
-    for run, paths in event_files(log_dir).items():
-        plugin_of: dict[str, str] = {}  # metadata is written with a tag's first value only
-        for path in paths:
-            for record in iter_records(path):
-                event = Event.FromString(record)
-                if not event.HasField("summary"):
-                    continue
-                for value in event.summary.value:
-                    name = value.metadata.plugin_data.plugin_name
-                    if name:
-                        plugin_of[value.tag] = name
-                    yield run, event.step, value, plugin_of.get(value.tag, "")
+def _accumulators(log_dir: str | Path):
+    """Yield (run, loaded EventAccumulator) for every run folder under ``log_dir``,
+    keeping every event (TensorBoard's default keeps a sample of them)."""
+    try:
+        from tensorboard.backend.event_processing import event_accumulator as ea
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "reading TensorBoard event files needs the tensorboard package: pip install tensorboard"
+        ) from exc
+    keep_all = {ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 1, ea.IMAGES: 1, ea.AUDIO: 1,
+                ea.COMPRESSED_HISTOGRAMS: 1}
+    for run in event_files(log_dir):
+        accumulator = ea.EventAccumulator(str(Path(log_dir) / run), size_guidance=keep_all)
+        yield run, accumulator.Reload()
 
 
 def list_tags(log_dir: str | Path) -> dict[str, dict[str, str]]:
     """What was logged: ``{run: {tag: kind}}``, the kind being TensorBoard's
-    plugin name (``"scalars"``, ``"histograms"``, ...) or ``"simple_value"``."""
-    tags: dict[str, dict[str, str]] = defaultdict(dict)
-    for run, _, value, plugin in _summary_values(log_dir):
-        kind = plugin or ("simple_value" if value.HasField("simple_value") else "")
-        if kind or value.tag not in tags[run]:
-            tags[run][value.tag] = kind
-    return {run: dict(t) for run, t in tags.items()}
+    plugin name (``"scalars"``, ``"histograms"``, ...) or ``"simple_value"``
+    (a TF1 scalar)."""
+    tags: dict[str, dict[str, str]] = {}
+    for run, acc in _accumulators(log_dir):
+        found = acc.Tags()
+        kinds = {tag: "simple_value" for tag in found.get("scalars", [])}
+        kinds.update({tag: "histograms" for tag in found.get("histograms", [])})
+        for tag in found.get("tensors", []):
+            kinds[tag] = acc.SummaryMetadata(tag).plugin_data.plugin_name
+        tags[run] = kinds
+    return tags
 
 
 def read_scalars(log_dir: str | Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -163,16 +116,22 @@ def read_scalars(log_dir: str | Path) -> dict[str, dict[str, tuple[np.ndarray, n
     the TF2 scalar tensors of the ``scalars`` plugin. Steps are sorted; a step
     logged twice keeps its last value.
     """
-    series: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    for run, step, value, plugin in _summary_values(log_dir):
-        if value.HasField("simple_value"):
-            series[run][value.tag][step] = float(value.simple_value)
-        elif plugin == "scalars" and value.HasField("tensor"):
-            series[run][value.tag][step] = _tensor_value(value.tensor)
+    from tensorboard.util import tensor_util
+
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for run, tags in series.items():
+    for run, acc in _accumulators(log_dir):
+        series: dict[str, dict[int, float]] = defaultdict(dict)
+        found = acc.Tags()
+        for tag in found.get("scalars", []):
+            for event in acc.Scalars(tag):
+                series[tag][event.step] = float(event.value)
+        for tag in found.get("tensors", []):
+            if acc.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+                continue
+            for event in acc.Tensors(tag):
+                series[tag][event.step] = float(np.asarray(tensor_util.make_ndarray(event.tensor_proto)).reshape(()))
         out[run] = {}
-        for tag, points in tags.items():
+        for tag, points in series.items():
             steps = np.array(sorted(points), dtype=np.int64)
             out[run][tag] = (steps, np.array([points[s] for s in steps], dtype=np.float64))
     return out
