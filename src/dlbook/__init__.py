@@ -12,7 +12,7 @@ Plumbing, used by every chapter or by the tooling around them:
   other dlbook module.
 * :mod:`~dlbook.profiles`: the run profiles ``smoke``, ``cpu``, ``gpu`` and the seed.
 * :mod:`~dlbook.runtime`: a chapter's start-up, :func:`setup` (banner, seeds,
-  style, the mixed-precision policy); re-exports :mod:`~dlbook.devices`.
+  style, the mixed-precision policy).
 * :mod:`~dlbook.data`: the dataset registry (mirror, cache, verified downloads).
 * :mod:`~dlbook.plots`, :mod:`~dlbook.images`: the book's figure style, and
   figures that cannot reach a reader without a title and axis labels.

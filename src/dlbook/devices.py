@@ -13,8 +13,8 @@ where TensorFlow is absent (the GPU machine of the JAX backend, for example).
   :func:`gpu_compute_capability`, and :data:`PEAK_FLOPS` (datasheet peak
   FLOP/s, the denominator of model FLOPs utilisation) with :func:`peak_flops`.
 
-:mod:`dlbook.runtime` re-exports these names, so ``runtime.gpu_visible()``
-and the like keep working.
+:mod:`dlbook.runtime` (a chapter's start-up) uses them; chapters and tools
+import them from here.
 """
 
 from __future__ import annotations

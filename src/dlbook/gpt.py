@@ -25,7 +25,6 @@ from keras import ops
 
 from .attention import CausalSelfAttention
 from .charlm import random_windows
-from .devices import PEAK_FLOPS, peak_flops  # noqa: F401  (re-exported: chapter 8 calls gpt.peak_flops)
 
 PACKAGE = "dlbook"
 
@@ -554,8 +553,7 @@ def generate(model: keras.Model, prompt: np.ndarray, max_new_tokens: int, *, tem
 # --------------------------------------------------------------------------
 # Throughput and utilisation
 
-# PEAK_FLOPS and peak_flops live with the device detection (dlbook.devices);
-# imported above so that gpt.peak_flops(device) keeps working.
+# A GPU's datasheet peak (``dlbook.devices.peak_flops``) lives with the device detection.
 
 
 def model_flops_utilisation(config: GPTConfig, tokens_per_second: float, peak: float) -> float:
@@ -596,8 +594,3 @@ def run_estimate(model_cfg: GPTConfig, train_cfg: TrainConfig, *, timed_steps: i
     est.add(f"compiling: {compilations} training steps x {estimates.COMPILE_S:.0f} s",
             compilations * estimates.COMPILE_S)
     return est
-
-
-def replace(config, **changes):
-    """A copy of a config dataclass with some fields changed."""
-    return dataclasses.replace(config, **changes)

@@ -10,7 +10,7 @@ imports the backend it needs lazily, so ``dlbook`` works where TensorFlow is
 absent (the GPU machine of the JAX backend, for example). Backend and device
 detection (:func:`gpu_visible`, :func:`gpu_compute_capability`,
 :func:`device_description`, :func:`import_backend`...) live in
-:mod:`dlbook.devices` and are re-exported here.
+:mod:`dlbook.devices`; import them from there.
 """
 
 from __future__ import annotations
@@ -20,22 +20,15 @@ import random
 import sys
 import warnings
 
-# Backend and device detection live in the ground-floor module dlbook.devices;
-# the names are re-exported here, where chapters have always found them.
-from .devices import (  # noqa: F401
-    NATIVE_LOG_LINE,
-    PEAK_FLOPS,
-    _parse_capability,
+# Backend and device detection live in the ground-floor module dlbook.devices.
+from .devices import (
     backend_name,
     device_description,
-    drop_native_logs,
-    filter_native_logs,
     gpu_compute_capability,
     gpu_visible,
     has_module,
     import_backend,
-    muted_stderr,
-    peak_flops,
+    muted_stderr,  # noqa: F401  (chapter 11 imports it from here until it moves to dlbook.devices)
     quiet_environment,
 )
 from .profiles import Profile, current_profile

@@ -1,5 +1,6 @@
 """dlbook.gpt: shapes, parameter count, equivalent variants, schedule, sampling, saving."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from dlbook import gpt  # noqa: E402
+from dlbook import devices, gpt  # noqa: E402
 
 TINY = gpt.GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -18,7 +19,7 @@ def tiny_ids(n=4, seed=0):
 
 @pytest.mark.parametrize("attention", ["fused", "by_hand", "keras"])
 def test_shapes_and_parameter_count(attention):
-    cfg = gpt.replace(TINY, attention=attention)
+    cfg = dataclasses.replace(TINY, attention=attention)
     model = gpt.build_gpt(cfg)
     assert model.count_params() == cfg.num_params()
     logits = model.predict_on_batch(tiny_ids())
@@ -41,7 +42,7 @@ def test_variants_compute_the_same_function():
     x = tiny_ids()
     ref = keras.ops.convert_to_numpy(base(x))
     for change in ({"attention": "by_hand"}, {"flat_mlp": False}):
-        other = gpt.build_gpt(gpt.replace(TINY, **change))
+        other = gpt.build_gpt(dataclasses.replace(TINY, **change))
         other.set_weights(base.get_weights())
         np.testing.assert_allclose(keras.ops.convert_to_numpy(other(x)), ref, atol=1e-5)
 
@@ -110,8 +111,8 @@ def test_generate_is_reproducible_and_survives_save_and_load(tmp_path):
 
 
 def test_peak_flops_and_mfu():
-    assert gpt.peak_flops("GPU (NVIDIA H100 80GB HBM3) x1") == ("H100", 989e12)
-    assert gpt.peak_flops("CPU (x86_64, 2 cores)") is None
+    assert devices.peak_flops("GPU (NVIDIA H100 80GB HBM3) x1") == ("H100", 989e12)
+    assert devices.peak_flops("CPU (x86_64, 2 cores)") is None
     cfg = gpt.recipe("cpu")[0]
     assert gpt.model_flops_utilisation(cfg, 1e6, cfg.flops_per_token() * 2e6) == pytest.approx(0.5)
 

@@ -67,10 +67,10 @@ def test_capability_through_jax(monkeypatch):
     t4 = types.SimpleNamespace(platform="gpu", compute_capability="7.5")
     monkeypatch.setattr(devices, "backend_name", lambda: "jax")
     monkeypatch.setitem(sys.modules, "jax", fake_module("jax", devices=lambda: [cpu]))
-    assert runtime.gpu_compute_capability() is None
+    assert devices.gpu_compute_capability() is None
     assert runtime.mixed_precision_policy() == "float32"
     monkeypatch.setitem(sys.modules, "jax", fake_module("jax", devices=lambda: [t4]))
-    assert runtime.gpu_compute_capability() == (7, 5)
+    assert devices.gpu_compute_capability() == (7, 5)
     assert runtime.mixed_precision_policy() == "mixed_float16"
 
 
@@ -78,14 +78,14 @@ def test_capability_through_torch(monkeypatch):
     cuda = types.SimpleNamespace(is_available=lambda: True, get_device_capability=lambda i=0: (8, 0))
     monkeypatch.setattr(devices, "backend_name", lambda: "torch")
     monkeypatch.setitem(sys.modules, "torch", fake_module("torch", cuda=cuda))
-    assert runtime.gpu_compute_capability() == (8, 0)
+    assert devices.gpu_compute_capability() == (8, 0)
     assert runtime.mixed_precision_policy() == "mixed_bfloat16"
     cuda.is_available = lambda: False
-    assert runtime.gpu_compute_capability() is None
+    assert devices.gpu_compute_capability() is None
 
 
 def test_capability_on_this_machine_is_none_or_a_pair():
-    capability = runtime.gpu_compute_capability()
+    capability = devices.gpu_compute_capability()
     assert capability is None or (len(capability) == 2 and all(isinstance(v, int) for v in capability))
     assert runtime.mixed_precision_policy() == runtime.mixed_precision_policy(capability)
 

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dlbook import plots, runtime  # noqa: E402
+from dlbook import devices, plots, runtime  # noqa: E402
 from dlbook.profiles import Profile  # noqa: E402
 
 
@@ -21,7 +21,7 @@ def test_import_sets_quiet_logging_defaults():
 
 
 def test_muted_stderr_silences_fd2(capfd):
-    with runtime.muted_stderr():
+    with devices.muted_stderr():
         os.write(2, b"native noise\n")
     os.write(2, b"after\n")
     err = capfd.readouterr().err
@@ -120,7 +120,7 @@ def test_run_facts_name_the_profile_device_and_versions():
 
     facts = runtime.run_facts(Profile("smoke", seed=7))
     assert facts["dlbook_profile"] == "smoke" and facts["dlbook_seed"] == "7"
-    assert facts["dlbook_device"] == runtime.device_description()
+    assert facts["dlbook_device"] == devices.device_description()
     assert set(facts) == {"dlbook_profile", "dlbook_device", "dlbook_keras", "dlbook_backend",
                           "dlbook_seed", "dlbook_date"}
 
@@ -133,7 +133,7 @@ def test_run_facts_are_not_glued_outside_a_kernel(capsys):
 
 
 def test_native_log_lines_are_recognised():
-    drop = runtime.drop_native_logs
+    drop = devices.drop_native_logs
     assert drop(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
     assert drop(b"I0000 00:00:1796427330.187025   24711 device_compiler.h:196] Compiled cluster using XLA!")
     assert drop(b"E0000 00:00:1796427114.541658   22892 meta_optimizer.cc:967] remapper failed: x")
@@ -145,8 +145,8 @@ def test_native_log_lines_are_recognised():
 def test_filter_native_logs_drops_them_from_fd2_only():
     code = (
         "import os, sys, time\n"
-        "from dlbook import runtime\n"
-        "assert runtime.filter_native_logs()\n"
+        "from dlbook import devices\n"
+        "assert devices.filter_native_logs()\n"
         "os.write(2, b'I0000 00:00:1.5 7 device_compiler.h:196] Compiled cluster using XLA!\\n')\n"
         "os.write(2, b'a real problem\\n')\n"
         "print('to stdout', flush=True)\n"
