@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -248,11 +249,22 @@ def judge_outputs(judge: Any, images: np.ndarray, batch_size: int = 512) -> tupl
     Returns ``(probs, features)`` as NumPy arrays of shapes ``(n, 10)`` and
     ``(n, 128)``.
     """
-    import keras
-
-    both = keras.Model(judge.inputs, [judge.outputs[0], judge.get_layer(FEATURES_LAYER).output])
+    both = _two_outputs(judge)
     probs, feats = both.predict(to_judge_input(images), batch_size=batch_size, verbose=0)
     return np.asarray(probs), np.asarray(feats)
+
+
+_TWO_OUTPUTS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _two_outputs(judge: Any) -> Any:
+    """The judge with its features as a second output, built once per judge (a
+    new model would trace a new prediction function, a second or so each call)."""
+    import keras
+
+    if judge not in _TWO_OUTPUTS:
+        _TWO_OUTPUTS[judge] = keras.Model(judge.inputs, [judge.outputs[0], judge.get_layer(FEATURES_LAYER).output])
+    return _TWO_OUTPUTS[judge]
 
 
 def quality_report(judge: Any, images: np.ndarray, reference_features: np.ndarray) -> dict[str, float]:
