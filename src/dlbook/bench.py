@@ -80,7 +80,7 @@ def bench_gpt(args: argparse.Namespace) -> str:
         f"gpt {profile.name} | {backend} | {device} | params {model.count_params():,} | "
         f"steps {train_cfg.steps} | to val 2.0: {'%.1f s' % to_2 if to_2 is not None else 'not reached'} | "
         f"best val {result.best_val:.3f} at step {result.best_step} | "
-        f"final val {result.val_loss[-1]:.3f} (train {result.train_loss[-1]:.3f}) | "
+        f"final val {result.val_loss[-1]:.3f} (train {result.train_eval_loss[-1]:.3f}) | "
         f"{tps:,.0f} tokens/s | total {result.total_seconds:.1f} s"
     )
     peak = devices.peak_flops(device)

@@ -334,10 +334,17 @@ def compile_gpt(model: keras.Model, cfg: TrainConfig, **overrides) -> keras.Mode
 
 @dataclass
 class TrainResult:
-    """What :func:`train_gpt` measured, one entry per evaluation."""
+    """What :func:`train_gpt` measured, one entry per evaluation.
+
+    ``train_loss`` is ``fit``'s mean over the chunk just trained (training
+    mode: dropout on, weights changing); ``train_eval_loss`` and ``val_loss``
+    are measured the way nanoGPT's ``estimate_loss`` does, in inference mode
+    on fixed windows of each split, so the two are comparable.
+    """
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
+    train_eval_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     tokens_per_second: list[float] = field(default_factory=list)
@@ -399,8 +406,9 @@ def train_gpt(
     """Train a compiled GPT on random windows of ``train_ids``.
 
     The windows are drawn in NumPy, ``eval_every`` steps' worth at a time, and
-    handed to ``model.fit`` (one epoch over them, in order); the validation
-    loss is measured after each chunk on a fixed set of windows.
+    handed to ``model.fit`` (one epoch over them, in order); after each chunk
+    the loss is measured in inference mode on two fixed sets of
+    ``eval_windows`` windows, one of each split.
 
     Args:
         model: a model from :func:`build_gpt`, compiled by :func:`compile_gpt`.
@@ -418,6 +426,7 @@ def train_gpt(
     block = model.input_shape[1]
     rng = np.random.default_rng(seed)
     val_x, val_y = validation_windows(val_ids, cfg.eval_windows, block)  # the same for every seed
+    train_x, train_y = validation_windows(train_ids, cfg.eval_windows, block)
     result = TrainResult()
     best_weights = None
     start = time.perf_counter()
@@ -435,13 +444,14 @@ def train_gpt(
         val = evaluate(model, val_x, val_y)
         result.steps.append(step)
         result.train_loss.append(float(history.history["loss"][-1]))
+        result.train_eval_loss.append(evaluate(model, train_x, train_y))
         result.val_loss.append(val)
         result.seconds.append(time.perf_counter() - start)
         result.tokens_per_second.append(n * cfg.batch_size * block / fit_seconds)
         if keep_best and val <= result.best_val:
             best_weights = model.get_weights()
         if log:
-            log(f"step {step:5d}: train loss {result.train_loss[-1]:.3f}, val loss {val:.3f}, "
+            log(f"step {step:5d}: train loss {result.train_eval_loss[-1]:.3f}, val loss {val:.3f}, "
                 f"{result.tokens_per_second[-1]:8,.0f} tokens/s, {result.seconds[-1]:6.1f} s")
         if on_eval:  # its time (sampling text, say) is not training time: move the clock's start
             tick = time.perf_counter()

@@ -162,7 +162,8 @@ def test_training_keeps_the_best_weights(monkeypatch):
     cfg = gpt.TrainConfig(steps=30, batch_size=4, learning_rate=1e-3, min_lr=1e-4, warmup_steps=1,
                           decay_steps=30, eval_every=10, eval_windows=8, steps_per_execution=5, jit_compile=False)
     model = gpt.compile_gpt(gpt.build_gpt(TINY), cfg)
-    scripted = iter([2.0, 1.0, 3.0])  # the second evaluation is the best
+    # each evaluation measures the validation windows, then the training windows (9.0 here)
+    scripted = iter([2.0, 9.0, 1.0, 9.0, 3.0, 9.0])  # the second evaluation is the best
     snapshots = []
     real_evaluate = gpt.evaluate
 
@@ -174,9 +175,10 @@ def test_training_keeps_the_best_weights(monkeypatch):
     monkeypatch.setattr(gpt, "evaluate", fake_evaluate)
     result = gpt.train_gpt(model, ids, ids, cfg, log=None)
     assert result.best_val == 1.0 and result.best_step == 20 and result.restored_best
-    for now, kept in zip(model.get_weights(), snapshots[1]):
+    assert result.train_eval_loss == [9.0, 9.0, 9.0]
+    for now, kept in zip(model.get_weights(), snapshots[2]):
         np.testing.assert_array_equal(now, kept)
     model2 = gpt.compile_gpt(gpt.build_gpt(TINY), cfg)
-    scripted = iter([3.0, 2.0, 1.0])  # improving to the end: nothing to put back
+    scripted = iter([3.0, 9.0, 2.0, 9.0, 1.0, 9.0])  # improving to the end: nothing to put back
     result = gpt.train_gpt(model2, ids, ids, cfg, log=None)
     assert result.best_step == 30 and not result.restored_best
