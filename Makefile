@@ -34,6 +34,7 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(PY) tests/harness.py claim-cache
+	$(PY) tests/results_page.py  # the results page's tables and plots, from results/recorded_runs.csv
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	$(PY) tests/colab_edition.py build
 	@echo "The book is in _build/html: open _build/html/index.html"

@@ -356,13 +356,21 @@ def build_wheel(out: Path = HTML / "_static") -> Path:
     import tempfile
 
     out.mkdir(parents=True, exist_ok=True)
+    # The recorded runs travel in the wheel as package data (dlbook.records reads
+    # them in Colab, where there is no checkout): a copy of the one source,
+    # results/recorded_runs.csv, made for the build and removed after it.
+    shipped = ROOT / "src" / "dlbook" / "_recorded_runs.csv"
     with tempfile.TemporaryDirectory() as tmp:
         uv = Path(sys.executable).parent / "uv"
         if uv.exists():
             cmd = [str(uv), "build", "--wheel", "--quiet", "--out-dir", tmp, str(ROOT)]
         else:  # pragma: no cover - uv is in the test extra
             cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp, str(ROOT)]
-        subprocess.run(cmd, check=True, cwd=tmp)
+        shutil.copyfile(ROOT / "results" / "recorded_runs.csv", shipped)
+        try:
+            subprocess.run(cmd, check=True, cwd=tmp)
+        finally:
+            shipped.unlink(missing_ok=True)
         built = Path(tmp) / wheel_name()
         if not built.exists():
             raise SystemExit(f"the wheel build did not produce {built.name}: {sorted(p.name for p in Path(tmp).iterdir())}")

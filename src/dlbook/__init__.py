@@ -17,6 +17,8 @@ Plumbing, used by every chapter or by the tooling around them:
 * :mod:`~dlbook.plots`, :mod:`~dlbook.images`: the book's figure style, and
   figures that cannot reach a reader without a title and axis labels.
 * :mod:`~dlbook.report`: glued numbers, tables and source code on the page.
+* :mod:`~dlbook.records`: the figures measured outside the site build
+  (``results/recorded_runs.csv``, one per row), looked up and shown; the book's root.
 * :mod:`~dlbook.progress`: plain progress lines with the time left, where a
   reader waits (unpacking, decoding, custom training loops);
   :class:`~dlbook.training.EpochLog` is its ``fit`` callback.

@@ -52,6 +52,8 @@ from typing import IO
 
 import numpy as np
 
+from .records import book_root
+
 MIRROR_ENV = "DLBOOK_DATA_MIRROR"
 CACHE_ENV = "DLBOOK_DATA_DIR"
 OFFLINE_ENV = "DLBOOK_OFFLINE"
@@ -273,23 +275,15 @@ def verify(path: Path, expected: DataFile) -> bool:
     return _problem(path, expected) is None
 
 
-def _find_book_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / "_toc.yml").is_file() and (folder / "src" / "dlbook").is_dir():
-            return folder
-    return None
-
-
 def cache_dir() -> Path:
     """The cache folder: ``DLBOOK_DATA_DIR``, else ``data/`` of the book checkout
     that the working directory is in, else ``~/.cache/dlbook``."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        root = _find_book_root(start)
-        if root is not None:
-            return root / "data"
+    root = book_root()
+    if root is not None:
+        return root / "data"
     return Path.home() / ".cache" / "dlbook"
 
 

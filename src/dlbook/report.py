@@ -3,11 +3,18 @@
 ``glue`` stores a value under a name so the prose can quote it with
 ``{glue:text}`name`:.3f``` (myst-nb); where myst-nb is not installed (Colab)
 it quietly does nothing, or shows the value if asked to.
+
+The figures measured outside the site build (``results/recorded_runs.csv``)
+are shown and quoted through :mod:`dlbook.records`, re-exported here:
+``show_recorded_runs(chapter, columns)``, ``recorded_value(chapter, quantity, ...)``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+# Re-exported (records imports this module's show_table lazily: no import cycle).
+from .records import book_root, recorded_value, show_recorded_runs  # noqa: F401
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:

@@ -23,6 +23,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import colab_edition  # noqa: E402
 import harness  # noqa: E402
+import results_page  # noqa: E402
 
 ROOT = harness.ROOT
 HTML = ROOT / "_build" / "html"
@@ -43,6 +44,7 @@ def find_chromium() -> str | None:
 def build_log() -> str:
     """Run ``jupyter-book build -W`` once per test session; return its log."""
     env = dict(os.environ)
+    results_page.main([])  # the results page includes the tables and plots made from the recorded runs
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "--keep-going"],
         capture_output=True,
@@ -145,6 +147,10 @@ def test_site_publishes_the_wheel_the_bootstrap_installs(build_log: str):
     with zipfile.ZipFile(wheel) as zf:
         meta = zf.read(f"dlbook-{colab_edition.project_version()}.dist-info/METADATA").decode()
     assert f"Version: {colab_edition.project_version()}" in meta
+    with zipfile.ZipFile(wheel) as zf:  # dlbook.records reads the recorded runs from it in Colab
+        shipped = zf.read("dlbook/_recorded_runs.csv")
+    assert shipped == (ROOT / "results" / "recorded_runs.csv").read_bytes()
+    assert not (ROOT / "src" / "dlbook" / "_recorded_runs.csv").exists(), "the build's copy was left behind"
 
 
 def test_mathjax_is_bundled(build_log: str):

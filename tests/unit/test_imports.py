@@ -22,6 +22,9 @@ CASES = [
     ),
     pytest.param(("tensorflow", "jax"), ("dlbook.metrics", "dlbook.progress"), id="numpy-only-without-a-framework"),
     pytest.param((), ("dlbook.generative",), id="generative-without-keras"),
+    # The recorded runs are read where nothing but dlbook is installed.
+    pytest.param(("tensorflow", "jax", "matplotlib", "IPython", "numpy"), ("dlbook.records", "dlbook.report"),
+                 id="records-with-the-standard-library-only"),
 ]
 
 
