@@ -250,7 +250,7 @@ def test_real_csv_normalises_devices_and_gives_each_chapter_run_its_time():
     recs = records.parse_records(REAL_CSV)
     devices = {r.device for r in recs}
     assert "CPU, 2 cores (x86-64, the CI machine class)" not in devices  # the old spelling
-    assert len(devices) <= 3
+    assert len(devices) <= 4  # the CI CPU class, the H100, the A100 (published), a reader's machine
     notebook_runs = {r.run for r in recs if "harness.py run" in r.command or "--nbmake" in r.command or "make check" in r.command}
     timed = {r.run for r in recs if r.quantity == "execution_time"}
     assert notebook_runs <= timed, "every run of a whole chapter records its execution_time"
