@@ -14,13 +14,13 @@ chapter's file stem (``08_gpt``) or the name of a peer in :data:`PEERS`
 (``nanogpt``), whose published or measured-here figures the chapters compare with.
 
 Chapters quote these figures through :func:`recorded_value` and show a
-chapter's figures with :func:`show_recorded_runs`; the results page renders
+chapter's figures with :func:`dlbook.report.show_recorded_runs`; the results page renders
 every chapter's (``tests/results_page.py``). The file is found in the book's
 repository (:func:`book_root`), or, where there is none (Colab), in the copy
 that dlbook's wheel ships (``dlbook/_recorded_runs.csv``).
 
-This module needs the standard library only; IPython is imported by
-:func:`show_recorded_runs` when it is called.
+This module needs the standard library only and imports nothing of dlbook's:
+:mod:`dlbook.report` reads it to show the figures, never the other way round.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ PEERS: dict[str, str] = {
 """Names used in the ``chapter`` column for a peer's figures, and what they are."""
 
 DEFAULT_COLUMNS: tuple[str, ...] = ("date", "quantity", "value", "unit", "device", "backend", "profile")
-"""The columns :func:`show_recorded_runs` shows unless told otherwise."""
+"""The columns :func:`dlbook.report.show_recorded_runs` shows unless told otherwise."""
 
 
 def _is_book_root(folder: Path) -> bool:
@@ -249,32 +249,6 @@ def recorded_value(chapter: str, quantity: str, **filters) -> float:
     runs = "; ".join(f"{r.date} {r.backend} {r.profile} on {r.device} = {r.value_text} ({r.command})" for r in found)
     raise ValueError(f"{len(found)} recorded figures match {asked}: {runs}. "
                      "Add a filter (backend, profile, device_contains, date, command_contains) that picks one")
-
-
-def show_recorded_runs(chapter: str, columns: Sequence[str] = DEFAULT_COLUMNS) -> None:
-    """Show a chapter's recorded figures as a compact Markdown table (one row per figure).
-
-    Where there is no CSV (a notebook outside the book's repository, without
-    dlbook's wheel), or no figure of this chapter, says so in one line.
-
-    Args:
-        chapter: a chapter's file stem (``"04_cnn_cifar10"``).
-        columns: which of :data:`COLUMNS` to show, in order.
-    """
-    unknown = [c for c in columns if c not in COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown columns {unknown}; the columns are {', '.join(COLUMNS)}")
-    path = recorded_runs_path()
-    if path is None:
-        print(f"no recorded runs of {chapter} ({CSV_IN_BOOK.as_posix()} is in the book's repository)")
-        return
-    rows = recorded(chapter, path=path)
-    if not rows:
-        print(f"no recorded runs of {chapter} in {CSV_IN_BOOK.as_posix()}")
-        return
-    from .report import show_table
-
-    show_table(list(columns), [[r.cell(c) for c in columns] for r in rows])
 
 
 # The results page: one table per chapter, its runs side by side. ----------------------------------

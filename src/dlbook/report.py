@@ -5,16 +5,15 @@
 it quietly does nothing, or shows the value if asked to.
 
 The figures measured outside the site build (``results/recorded_runs.csv``)
-are shown and quoted through :mod:`dlbook.records`, re-exported here:
-``show_recorded_runs(chapter, columns)``, ``recorded_value(chapter, quantity, ...)``.
+are read through :mod:`dlbook.records` (``recorded_value(chapter, quantity, ...)``)
+and shown here: ``show_recorded_runs(chapter, columns)``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-# Re-exported (records imports this module's show_table lazily: no import cycle).
-from .records import book_root, recorded_value, show_recorded_runs  # noqa: F401
+from . import records
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
@@ -72,3 +71,27 @@ def show_source(obj: Any) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{textwrap.dedent(inspect.getsource(obj))}```"))
+
+
+def show_recorded_runs(chapter: str, columns: Sequence[str] = records.DEFAULT_COLUMNS) -> None:
+    """Show a chapter's recorded figures as a compact Markdown table (one row per figure).
+
+    Where there is no CSV (a notebook outside the book's repository, without
+    dlbook's wheel), or no figure of this chapter, says so in one line.
+
+    Args:
+        chapter: a chapter's file stem (``"04_cnn_cifar10"``).
+        columns: which of :data:`dlbook.records.COLUMNS` to show, in order.
+    """
+    unknown = [c for c in columns if c not in records.COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; the columns are {', '.join(records.COLUMNS)}")
+    path = records.recorded_runs_path()
+    if path is None:
+        print(f"no recorded runs of {chapter} ({records.CSV_IN_BOOK.as_posix()} is in the book's repository)")
+        return
+    rows = records.recorded(chapter, path=path)
+    if not rows:
+        print(f"no recorded runs of {chapter} in {records.CSV_IN_BOOK.as_posix()}")
+        return
+    show_table(list(columns), [[r.cell(c) for c in columns] for r in rows])

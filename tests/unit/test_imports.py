@@ -40,3 +40,49 @@ def test_imports_without_a_framework(blocked, modules):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def _dlbook_imports() -> dict[str, set[str]]:
+    """Each dlbook module and the dlbook modules it imports (anywhere in it, lazily or not)."""
+    import ast
+    from pathlib import Path
+
+    import dlbook
+
+    package = Path(dlbook.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        tree = ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:  # from .x import y, from . import x
+                    found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+                elif node.module and node.module.startswith("dlbook."):
+                    found.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("dlbook.")}
+        graph[name] = found & modules
+    return graph
+
+
+def test_dlbook_import_graph_has_no_circle():
+    graph = _dlbook_imports()
+    assert graph["records"] == set(), "records reads the CSV with the standard library only"
+
+    def path_back(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(graph[node]):
+                if nxt == start:
+                    return path + [start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    circles = [" -> ".join(p) for m in sorted(graph) if (p := path_back(m))]
+    assert not circles, f"import circles: {circles}"

@@ -103,7 +103,7 @@ def test_recorded_filters(small_csv):
 
 def test_recorded_value_returns_the_one_match(small_csv):
     assert records.recorded_value("08_gpt", "final_val_loss", backend="tensorflow") == pytest.approx(1.89)
-    assert report.recorded_value("08_gpt", "tokens_per_second", device_contains="H100") == 352501.0
+    assert records.recorded_value("08_gpt", "tokens_per_second", device_contains="H100") == 352501.0
 
 
 def test_recorded_value_names_what_matched_when_several_do(small_csv):
@@ -154,14 +154,14 @@ def test_show_recorded_runs_shows_a_compact_table(small_csv, shown, capsys):
 
 
 def test_show_recorded_runs_with_chosen_columns(small_csv, shown):
-    records.show_recorded_runs("01_backprop", columns=("quantity", "value", "unit", "note"))
+    report.show_recorded_runs("01_backprop", columns=("quantity", "value", "unit", "note"))
     assert shown[0].splitlines()[2] == "| test_accuracy | 98.8 | % | moons |"
     with pytest.raises(ValueError, match="unknown columns \\['figure'\\]"):
-        records.show_recorded_runs("01_backprop", columns=("quantity", "figure"))
+        report.show_recorded_runs("01_backprop", columns=("quantity", "figure"))
 
 
 def test_show_recorded_runs_says_so_in_one_line_without_a_csv_or_figures(small_csv, shown, capsys, monkeypatch):
-    records.show_recorded_runs("05_gan")
+    report.show_recorded_runs("05_gan")
     assert capsys.readouterr().out == "no recorded runs of 05_gan in results/recorded_runs.csv\n"
     monkeypatch.setattr(records, "recorded_runs_path", lambda: None)
     report.show_recorded_runs("04_cnn_cifar10")
