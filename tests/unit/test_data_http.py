@@ -236,41 +236,37 @@ def test_download_stops_as_soon_as_more_than_the_declared_size_arrives(toy, serv
     assert _leftovers(cache) == []
 
 
-def test_download_is_refused_when_the_announced_size_differs(toy, serve):
+def _too_long(handler):
+    """Announces and sends five bytes more than the registry declares."""
+    body = PAYLOAD + b"extra"
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(body)
+    except OSError:
+        pass
+
+
+def _truncated(handler):
+    """Announces the declared size, sends half of it and closes the connection."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(PAYLOAD)))
+    handler.end_headers()
+    handler.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
+    handler.close_connection = True
+
+
+@pytest.mark.parametrize("route, message", [
+    (_too_long, f"announced {len(PAYLOAD) + 5:,} bytes"),
+    (_truncated, f"only {len(PAYLOAD) // 2:,} of the declared {len(PAYLOAD):,} bytes"),
+], ids=["announced-size-differs", "truncated"])
+def test_a_download_of_the_wrong_size_is_refused_and_leaves_nothing(toy, serve, route, message):
     cache, declare = toy
     origin = serve("origin")
-
-    def too_long(handler):
-        body = PAYLOAD + b"extra"
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        try:
-            handler.wfile.write(body)
-        except OSError:
-            pass
-
-    origin.routes["/blob.bin"] = too_long
+    origin.routes["/blob.bin"] = route
     declare(url=origin.url + "/blob.bin")
-    with pytest.raises(DatasetError, match=f"announced {len(PAYLOAD) + 5:,} bytes"):
-        data.fetch("toy")
-    assert _leftovers(cache) == []
-
-
-def test_truncated_download_leaves_nothing(toy, serve):
-    cache, declare = toy
-    origin = serve("origin")
-
-    def truncated(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(PAYLOAD)))
-        handler.end_headers()
-        handler.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
-        handler.close_connection = True
-
-    origin.routes["/blob.bin"] = truncated
-    declare(url=origin.url + "/blob.bin")
-    with pytest.raises(DatasetError, match=f"only {len(PAYLOAD) // 2:,} of the declared {len(PAYLOAD):,} bytes"):
+    with pytest.raises(DatasetError, match=message):
         data.fetch("toy")
     assert _leftovers(cache) == []
 

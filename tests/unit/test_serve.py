@@ -156,19 +156,23 @@ def test_large_oversized_body_gets_413_not_a_reset():
         assert_good_request_works(running)
 
 
+def raw_post(port: int, rest: bytes, *, until: bytes) -> bytes:
+    """Send a predict request written by hand (``rest``: the last headers and the body) on a
+    raw socket; read the reply until ``until`` arrives or the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as conn:
+        conn.sendall(b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + rest)
+        reply = b""
+        while until not in reply:
+            part = conn.recv(4096)
+            if not part:
+                break
+            reply += part
+    return reply
+
+
 def test_huge_declared_body_refused_before_it_is_read(service):
     """A Content-Length far over the limit is refused from the header alone (no body sent)."""
-    with socket.create_connection(("127.0.0.1", service.port), timeout=TIMEOUT) as conn:
-        conn.sendall(
-            b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 999999999\r\n\r\n"
-        )
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+    reply = raw_post(service.port, b"Content-Length: 999999999\r\n\r\n", until=b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 413"), reply[:100]
     assert_good_request_works(service)
 
@@ -176,17 +180,8 @@ def test_huge_declared_body_refused_before_it_is_read(service):
 def test_oversized_chunked_body_is_refused(service):
     """Without a Content-Length the body is counted as it streams in."""
     chunk = b'{"instances": [' + b" " * (MAX_BODY + 100) + b"]}"
-    with socket.create_connection(("127.0.0.1", service.port), timeout=TIMEOUT) as conn:
-        conn.sendall(
-            b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
-        )
-        reply = b""
-        while b"}" not in reply:
-            part = conn.recv(4096)
-            if not part:
-                break
-            reply += part
+    reply = raw_post(service.port, b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(chunk):x}\r\n".encode()
+                     + chunk + b"\r\n0\r\n\r\n", until=b"}")
     assert reply.startswith(b"HTTP/1.1 413") and b"body_too_large" in reply, reply[:200]
     assert_good_request_works(service)
 
@@ -343,8 +338,9 @@ def test_dlbook_serve_imports_without_web_framework_or_tensorflow():
     assert out.stdout.strip() == "ok"
 
 
-def test_serves_a_keras_saved_model_exactly(tmp_path):
-    """A tiny Keras model exported with model.export: the service's answers equal the model's."""
+@pytest.fixture
+def exported_toy(tmp_path):
+    """A tiny Keras model exported with ``model.export`` to ``tmp_path/"toy"``: (the model, its answers to GOOD)."""
     pytest.importorskip("tensorflow")
     import dlbook  # noqa: F401  (quiet TensorFlow's logging first)
     from dlbook.runtime import import_backend
@@ -356,35 +352,30 @@ def test_serves_a_keras_saved_model_exactly(tmp_path):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input(shape=(2, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
     model.export(str(tmp_path / "toy"), verbose=False)
+    return model, keras.ops.convert_to_numpy(model(np.asarray(GOOD, "float32")))
+
+
+def test_serves_a_keras_saved_model_exactly(tmp_path, exported_toy):
+    """The service's answers for an exported Keras model equal the model's."""
+    _, expected = exported_toy
     served = ServedModel.from_saved_model(str(tmp_path / "toy"), name="toy")
     assert served.instance_shape == (2, 3) and served.dtype == "float32" and served.output_shape == (4,)
     with run_in_thread(make_app(served)) as running:
         status, body = post_json(predict_url(running), {"instances": GOOD}, timeout=TIMEOUT)
         assert status == 200
-        expected = keras.ops.convert_to_numpy(model(np.asarray(GOOD, "float32")))
         np.testing.assert_array_equal(np.asarray(body["predictions"], "float32"), expected)
         status, body = post_json(predict_url(running), {"instances": [[[1, 2], [3, 4]]]}, timeout=TIMEOUT)
         assert status == 400 and body["code"] == "wrong_shape"
 
 
-def test_command_line_serves_a_saved_model_in_its_own_process(tmp_path):
+def test_command_line_serves_a_saved_model_in_its_own_process(tmp_path, exported_toy):
     """``python -m dlbook.serve`` via run_in_process: answers, counts, keeps connections fast, stops on exit."""
-    pytest.importorskip("tensorflow")
     import http.client
     import os
 
-    import dlbook  # noqa: F401
-    from dlbook.runtime import import_backend
     from dlbook.serve import run_in_process
 
-    if import_backend() != "tensorflow":
-        pytest.skip("SavedModel export needs the TensorFlow backend")
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(2, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
-    model.export(str(tmp_path / "toy"), verbose=False)
-    expected = keras.ops.convert_to_numpy(model(np.asarray(GOOD, "float32")))
+    _, expected = exported_toy
     with run_in_process(tmp_path / "toy", "toy", batching=BatchingOptions(max_batch_size=8),
                         log_path=tmp_path / "serve.log") as running:
         pid = running.pid
