@@ -295,3 +295,53 @@ def peak_flops(device_name: str) -> tuple[str, float] | None:
         if key.lower() in device_name.lower():
             return key, value
     return None
+
+
+def _busy_cpu_seconds() -> float | None:
+    """Seconds of CPU time all cores have spent busy since boot (Linux's
+    ``/proc/stat``: user, nice, system, irq, softirq, steal), or None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherPrograms:
+    """How many cores other programs kept busy while a ``with`` block ran.
+
+    A timing on a shared machine measures this program and its neighbours: a
+    multi-threaded runtime (XLA's pool takes one thread per core) loses more
+    to them than a single-threaded one, so a ratio of the two can flip. After
+    the block, ``cores`` is the machine's busy CPU time less this process's
+    own (all its threads), divided by the block's wall time; None where the
+    machine's busy time cannot be read (not Linux). ``busy(fraction)`` says
+    whether they took more than that fraction of the cores.
+
+    Example::
+
+        with OtherPrograms() as others:
+            timings = measure()
+        if others.busy(0.25): print(f"{others.cores:.1f} cores busy elsewhere")
+    """
+
+    def __enter__(self) -> "OtherPrograms":
+        import time
+
+        self.cores: float | None = None
+        self._start = (time.perf_counter(), time.process_time(), _busy_cpu_seconds())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import time
+
+        wall0, own0, busy0 = self._start
+        wall, own, busy = time.perf_counter() - wall0, time.process_time() - own0, _busy_cpu_seconds()
+        if busy0 is not None and busy is not None and wall > 0:
+            self.cores = max(0.0, (busy - busy0 - own) / wall)
+
+    def busy(self, fraction: float) -> bool:
+        """True if other programs kept more than ``fraction`` of the cores busy
+        (False where that could not be measured)."""
+        return self.cores is not None and self.cores > fraction * (os.cpu_count() or 1)

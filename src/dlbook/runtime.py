@@ -28,7 +28,6 @@ from .devices import (
     gpu_visible,
     has_module,
     import_backend,
-    muted_stderr,  # noqa: F401  (chapter 11 imports it from here until it moves to dlbook.devices)
     quiet_environment,
 )
 from .profiles import Profile, current_profile

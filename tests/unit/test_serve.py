@@ -343,7 +343,7 @@ def exported_toy(tmp_path):
     """A tiny Keras model exported with ``model.export`` to ``tmp_path/"toy"``: (the model, its answers to GOOD)."""
     pytest.importorskip("tensorflow")
     import dlbook  # noqa: F401  (quiet TensorFlow's logging first)
-    from dlbook.runtime import import_backend
+    from dlbook.devices import import_backend
 
     if import_backend() != "tensorflow":
         pytest.skip("SavedModel export needs the TensorFlow backend")
