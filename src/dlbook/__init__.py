@@ -14,8 +14,9 @@ Plumbing, used by every chapter or by the tooling around them:
 * :mod:`~dlbook.runtime`: a chapter's start-up, :func:`setup` (banner, seeds,
   style, the mixed-precision policy).
 * :mod:`~dlbook.data`: the dataset registry (mirror, cache, verified downloads).
-* :mod:`~dlbook.plots`, :mod:`~dlbook.images`: the book's figure style, and
-  figures that cannot reach a reader without a title and axis labels.
+* :mod:`~dlbook.plots`: the book's figure style, and every figure helper
+  (curves, galleries of images, the confusion matrix), none of which can reach
+  a reader without a title and axis labels.
 * :mod:`~dlbook.report`: glued numbers, tables and source code on the page.
 * :mod:`~dlbook.records`: the figures measured outside the site build
   (``results/recorded_runs.csv``, one per row), looked up and shown; the book's root.

@@ -4,7 +4,7 @@ What lives here: a per-image random pad-and-crop layer, the CIFAR-10
 augmentation pipeline built from Keras 3 preprocessing layers, and a small
 ResNet-style builder. Chapter 4 teaches them (it prints the builder's source);
 later chapters import them. Figures of images and confusion matrices are in
-:mod:`dlbook.images`, the counts behind them in :mod:`dlbook.metrics`.
+:mod:`dlbook.plots`, the counts behind them in :mod:`dlbook.metrics`.
 
 Nothing here imports Keras at module import time: the builders import it when
 called, so ``import dlbook.vision`` works without a backend.

@@ -21,7 +21,7 @@ CASES = [
         id="dlbook-without-tensorflow",
     ),
     pytest.param(("tensorflow", "jax"), ("dlbook.metrics", "dlbook.progress"), id="numpy-only-without-a-framework"),
-    pytest.param((), ("dlbook.generative",), id="generative-without-keras"),
+    pytest.param(("tensorflow", "jax", "matplotlib"), ("dlbook.generative",), id="generative-numpy-only"),
     # The recorded runs are read where nothing but dlbook is installed.
     pytest.param(("tensorflow", "jax", "matplotlib", "IPython", "numpy"), ("dlbook.records", "dlbook.report"),
                  id="records-with-the-standard-library-only"),
@@ -86,3 +86,22 @@ def test_dlbook_import_graph_has_no_circle():
 
     circles = [" -> ".join(p) for m in sorted(graph) if (p := path_back(m))]
     assert not circles, f"import circles: {circles}"
+
+
+def test_every_module_is_on_both_maps():
+    """The package docstring's map and README.md's layout table name every dlbook module, and only those."""
+    import re
+    from pathlib import Path
+
+    import dlbook
+
+    package = Path(dlbook.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    on_docstring = set(re.findall(r":mod:`~?dlbook\.(\w+)`", dlbook.__doc__))
+    readme = (package.parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `src/dlbook/` |"))
+    on_readme = set(re.findall(r"`(\w+)\.py`", row)) - {"__init__"}
+    assert on_docstring == modules, (f"docstring lacks {sorted(modules - on_docstring)}, "
+                                     f"names missing modules {sorted(on_docstring - modules)}")
+    assert on_readme == modules, (f"README lacks {sorted(modules - on_readme)}, "
+                                  f"names missing modules {sorted(on_readme - modules)}")

@@ -1,3 +1,6 @@
+"""dlbook.devices, dlbook.runtime and dlbook.report: quiet start-up, seeds, the
+banner and run facts, tables, glue and source on the page (plots: test_plots.py)."""
+
 import os
 import subprocess
 import sys
@@ -5,11 +8,10 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dlbook import devices, plots, runtime  # noqa: E402
+from dlbook import devices, runtime  # noqa: E402
 from dlbook.profiles import Profile  # noqa: E402
 
 
@@ -52,36 +54,6 @@ def test_setup_rejects_an_undeclared_backend(monkeypatch):
     monkeypatch.setattr(runtime, "import_backend", lambda: "torch")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
         runtime.setup(backends=("tensorflow", "jax"), quiet=True)
-
-
-def test_label_requires_all_texts():
-    fig, ax = plt.subplots()
-    with pytest.raises(ValueError, match="title"):
-        plots.label(ax, title="", xlabel="x", ylabel="y")
-    plots.label(ax, title="t", xlabel="x (units)", ylabel="y (units)")
-    assert plots.unlabelled_axes(fig) == []
-    plt.close(fig)
-
-
-def test_require_labels_names_the_first_empty_text():
-    plots.require_labels(title="t", xlabel="x (units)")
-    for texts, missing in [({"title": ""}, "title"), ({"title": "t", "ylabel": "  "}, "ylabel"),
-                           ({"title": None}, "title")]:
-        with pytest.raises(ValueError, match=f"every figure needs a {missing}"):
-            plots.require_labels(**texts)
-
-
-def test_plot_curves_and_unlabelled_axes():
-    fig, (a, b) = plt.subplots(1, 2)
-    plots.plot_curves([0, 1], {"a": [0, 1], "b": [1, 0]}, title="t", xlabel="x", ylabel="y", ax=a, logy=False)
-    assert a.get_legend() is not None
-    assert plots.unlabelled_axes(fig) == ["axes 1: no title", "axes 1: no x label", "axes 1: no y label"]
-    plt.close(fig)
-
-
-def test_use_book_style_sets_rcparams():
-    plots.use_book_style()
-    assert matplotlib.rcParams["axes.grid"] is True
 
 
 def test_markdown_table():
