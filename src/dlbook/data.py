@@ -655,34 +655,50 @@ def decode_cifar10_archive(path: Path) -> dict[str, np.ndarray]:
 
 
 def load_cifar10(
-    n_train: int | None = None, n_test: int | None = None
+    n_train: int | None = None, n_test: int | None = None, *, full_test: bool = False
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """CIFAR-10 as NumPy arrays.
 
-    Uses the converted mirror file when the ``DLBOOK_DATA_MIRROR`` folder,
-    the cache or the mirror URL has it, else the canonical archive (downloaded
-    once; the converted file has no canonical address). Both decode to the
-    same arrays, except that the offline mirror holds only the first 1,000 of
-    the 10,000 test images.
+    By default uses the converted mirror file when the ``DLBOOK_DATA_MIRROR``
+    folder, the cache or the mirror URL has it, else the canonical archive
+    (downloaded once; the converted file has no canonical address). Both decode
+    to the same arrays, except that the offline mirror holds only the first
+    1,000 of the 10,000 test images.
+
+    With ``full_test=True`` the canonical archive, with all 10,000 test images,
+    comes first (from the mirror folder, the cache, a mirror URL or the
+    internet, unless ``DLBOOK_OFFLINE`` is set), and the converted file is the
+    fallback when it cannot be had. The caller learns which from the number of
+    test images returned (``n_test`` permitting).
 
     Args:
         n_train: keep the first ``n_train`` training images (None: all 50,000).
         n_test: keep the first ``n_test`` test images (None: all available).
+        full_test: prefer the canonical archive's full test set to the
+            converted file's first 1,000 test images.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: images ``uint8`` of shape
         ``(n, 32, 32, 3)`` (RGB, 0-255), labels ``uint8`` of shape ``(n,)``,
         0-9 in the order of :data:`CIFAR10_CLASSES`.
     """
-    try:
+
+    def converted() -> dict[str, np.ndarray]:
         path = fetch("cifar10", "cifar10/cifar10_train50k_test1k.npz", download=False)
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except DatasetError as mirror_error:
+            return {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+
+    def canonical() -> dict[str, np.ndarray]:
+        return decode_cifar10_archive(fetch("cifar10", "cifar10/cifar-10-python.tar.gz"))
+
+    first, second = (canonical, converted) if full_test else (converted, canonical)
+    try:
+        arrays = first()
+    except DatasetError as first_error:
         try:
-            arrays = decode_cifar10_archive(fetch("cifar10", "cifar10/cifar-10-python.tar.gz"))
-        except DatasetError as canonical_error:
-            raise DatasetError(f"{canonical_error}\nThe converted form was not found either: {mirror_error}") from None
+            arrays = second()
+        except DatasetError as second_error:
+            raise DatasetError(f"{second_error}\nThe other form was not found either: {first_error}") from None
     train = _take(arrays["x_train"], arrays["y_train"].reshape(-1), n_train)
     test = _take(arrays["x_test"], arrays["y_test"].reshape(-1), n_test)
     return train, test

@@ -65,6 +65,52 @@ def test_canonical_cifar_archive_decodes_to_the_mirror_layout(tmp_path, capsys):
     assert len(shown) <= 4 and shown[-1].startswith("decoding cifar.tar.gz: 6/6 batches")
 
 
+def _toy_cifar10(mirror: Path, *, converted: bool, canonical: bool) -> None:
+    """Register a toy cifar10 dataset: a converted file with 1 test image (label 1)
+    and a canonical archive with 2 (labels 2, 3), each put in the mirror if asked."""
+    (mirror / "cifar10").mkdir()
+    blank = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    npz = mirror / "cifar10" / "cifar10_train50k_test1k.npz"
+    np.savez(npz, x_train=blank, y_train=np.array([[0]], np.uint8), x_test=blank, y_test=np.array([[1]], np.uint8))
+    archive = mirror / "cifar10" / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, labels in [(f"data_batch_{k}", [0]) for k in range(1, 6)] + [("test_batch", [2, 3])]:
+            batch = {b"data": np.zeros((len(labels), 3072), np.uint8), b"labels": labels}
+            _add(tar, f"cifar-10-batches-py/{name}", pickle.dumps(batch))
+    files = (_datafile(npz, "cifar10/cifar10_train50k_test1k.npz"),
+             _datafile(archive, "cifar10/cifar-10-python.tar.gz", url="https://example.org/cifar.tar.gz"))
+    data.register(Dataset("cifar10", "toy", "CC0", "x", files))
+    if not converted:
+        npz.unlink()
+    if not canonical:
+        archive.unlink()
+
+
+@pytest.mark.parametrize(
+    "converted, canonical, full_test, test_labels",
+    [(True, True, False, [1]),       # default: the converted file, even beside the archive
+     (True, True, True, [2, 3]),     # full_test: the canonical archive first
+     (True, False, True, [1]),       # full_test without the archive (offline): the converted file
+     (False, True, False, [2, 3])],  # default without the converted file: the archive
+)
+def test_cifar10_full_test_prefers_the_canonical_archive(dirs, capsys, converted, canonical, full_test,
+                                                         test_labels):
+    mirror, _ = dirs
+    _toy_cifar10(mirror, converted=converted, canonical=canonical)
+    (x, y), (xt, yt) = data.load_cifar10(full_test=full_test)
+    assert yt.tolist() == test_labels and x.shape[1:] == (32, 32, 3)
+
+
+def test_cifar10_with_neither_form_names_both(dirs):
+    mirror, _ = dirs
+    _toy_cifar10(mirror, converted=False, canonical=False)
+    for full_test in (False, True):
+        with pytest.raises(data.DatasetError) as err:
+            data.load_cifar10(full_test=full_test)
+        message = str(err.value)
+        assert "cifar10_train50k_test1k.npz" in message and "cifar-10-python.tar.gz" in message
+
+
 def _imdb_archive(path: Path) -> None:
     with tarfile.open(path, "w:gz") as tar:
         for split in ("train", "test"):
