@@ -64,12 +64,23 @@ class PretrainConfig:
 @dataclass(frozen=True)
 class FinetuneConfig:
     """Fine-tuning a classifier: at least ``min_steps`` steps, else ``epochs``
-    passes over the labelled reviews; learning rate; batch size."""
+    passes over the labelled reviews; learning rate; batch size; the
+    learning rates tried (``lrs``, chosen on validation; empty: ``lr`` alone);
+    how many validation checks a run makes (early stopping) and after how many
+    checks without a better validation accuracy it stops."""
 
     min_steps: int
     epochs: int
     lr: float
     batch: int = 32
+    lrs: tuple[float, ...] = ()
+    checks: int = 4
+    patience: int = 2
+
+    @property
+    def grid(self) -> tuple[float, ...]:
+        """The learning rates :meth:`FineTuner.select` tries."""
+        return self.lrs or (self.lr,)
 
 
 def recipe(profile: str, vocab_size: int) -> tuple[EncoderConfig, PretrainConfig, FinetuneConfig]:
@@ -85,9 +96,9 @@ def recipe(profile: str, vocab_size: int) -> tuple[EncoderConfig, PretrainConfig
         "gpu": PretrainConfig(sequences=720000, batch=128, chunk=72000, lr=1e-3),
     }[profile]
     ft = {
-        "smoke": FinetuneConfig(min_steps=20, epochs=2, lr=1e-3),
-        "cpu": FinetuneConfig(min_steps=150, epochs=1, lr=5e-4),
-        "gpu": FinetuneConfig(min_steps=300, epochs=3, lr=1e-4),
+        "smoke": FinetuneConfig(min_steps=20, epochs=2, lr=1e-3, checks=2, patience=1),
+        "cpu": FinetuneConfig(min_steps=150, epochs=1, lr=5e-4, lrs=(2e-4, 1e-3)),
+        "gpu": FinetuneConfig(min_steps=300, epochs=3, lr=1e-4, lrs=(5e-5, 1e-4, 3e-4)),
     }[profile]
     return EncoderConfig(vocab_size=vocab_size, **enc), pre, ft
 
@@ -318,23 +329,83 @@ class FineTuner:
         p = np.clip(self.model.predict(x, batch_size=256, verbose=0)[:, 0], 1e-7, 1 - 1e-7)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of the classifier on ``x`` (threshold 0.5)."""
+        return float(np.mean((self.model.predict(x, batch_size=256, verbose=0)[:, 0] > 0.5) == y))
+
     def run(self, pretrained: bool, x: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int,
-            evaluate: dict[str, np.ndarray]) -> dict:
-        """Fine-tune from one starting point on the labelled ``rows`` of ``(x, y)``.
+            evaluate: dict[str, np.ndarray], lr: float | None = None,
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+        """Fine-tune from one starting point on the labelled ``rows`` of ``(x, y)``,
+        with learning rate ``lr`` (default: the config's).
+
+        With ``val = (x_val, y_val)`` the run stops early: it checks the
+        validation accuracy ``ft.checks`` times, evenly over its steps, keeps the
+        weights of the best check, and stops after ``ft.patience`` checks
+        without a better one.
 
         Returns the training loss on (up to 256 of) those rows before and after,
-        the predicted probabilities for each array in ``evaluate``, the number of
-        steps and the seconds taken.
+        the predicted probabilities for each array in ``evaluate`` (of the kept
+        weights), the steps taken and kept, the validation accuracy of the kept
+        weights (None without ``val``) and the seconds taken.
         """
         t0 = time.perf_counter()
         model = self.restart(pretrained)
+        model.optimizer.learning_rate.assign(self.ft.lr if lr is None else lr)
         own = np.resize(rows, 256)
         loss_before = self.bce(x[own], y[own])
         feed = self.feed(rows, seed)
-        model.fit(x[feed], y[feed], batch_size=self.ft.batch, epochs=1, shuffle=False, verbose=0)
+        n_steps = len(feed) // self.ft.batch
+        checks = self.ft.checks if val is not None else 1
+        ends = [round(n_steps * (i + 1) / checks) * self.ft.batch for i in range(checks)]  # whole batches
+        best, best_step, steps, done, waited = -1.0, 0, 0, 0, 0
+        kept = None
+        for end in ends:
+            model.fit(x[feed[done:end]], y[feed[done:end]], batch_size=self.ft.batch, epochs=1, shuffle=False,
+                      verbose=0)
+            steps, done = end // self.ft.batch, end
+            if val is None:
+                break
+            score = self.accuracy(*val)
+            if score > best:
+                best, best_step, waited, kept = score, steps, 0, model.get_weights()
+            else:
+                waited += 1
+                if waited >= self.ft.patience:
+                    break
+        if kept is not None:
+            model.set_weights(kept)
         loss_after = self.bce(x[own], y[own])
         sizes = [len(a) for a in evaluate.values()]
-        p_all = model.predict(np.concatenate(list(evaluate.values())), batch_size=256, verbose=0)[:, 0]
-        p = dict(zip(evaluate, np.split(p_all, np.cumsum(sizes)[:-1])))
-        return dict(p=p, loss_before=loss_before, loss_after=loss_after, steps=len(feed) // self.ft.batch,
-                    seconds=time.perf_counter() - t0)
+        p = {}
+        if evaluate:
+            p_all = model.predict(np.concatenate(list(evaluate.values())), batch_size=256, verbose=0)[:, 0]
+            p = dict(zip(evaluate, np.split(p_all, np.cumsum(sizes)[:-1])))
+        return dict(p=p, loss_before=loss_before, loss_after=loss_after, steps=steps if val is not None else n_steps,
+                    best_step=best_step if val is not None else n_steps, val=best if val is not None else None,
+                    lr=self.ft.lr if lr is None else lr, seconds=time.perf_counter() - t0)
+
+    def select(self, pretrained: bool, x: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int,
+               val: tuple[np.ndarray, np.ndarray], evaluate: dict[str, np.ndarray]) -> dict:
+        """The fair protocol: one early-stopped :meth:`run` per learning rate of
+        ``ft.grid``, the setting with the best validation accuracy kept (ties:
+        the first learning rate of the grid), and only
+        then the arrays of ``evaluate`` (the test set) scored, once.
+
+        Returns the chosen run (as :meth:`run`) with ``grid``: the validation
+        accuracy and steps kept of every learning rate tried; ``seconds`` is the
+        whole grid's.
+        """
+        t0 = time.perf_counter()
+        tried, chosen, weights = {}, None, None
+        for lr in self.ft.grid:
+            r = self.run(pretrained, x, y, rows, seed, evaluate={}, lr=lr, val=val)
+            tried[lr] = (r["val"], r["best_step"])
+            if chosen is None or r["val"] > chosen["val"]:
+                chosen, weights = r, self.model.get_weights()
+        self.model.set_weights(weights)
+        sizes = [len(a) for a in evaluate.values()]
+        p_all = self.model.predict(np.concatenate(list(evaluate.values())), batch_size=256, verbose=0)[:, 0]
+        chosen.update(p=dict(zip(evaluate, np.split(p_all, np.cumsum(sizes)[:-1]))), grid=tried,
+                      seconds=time.perf_counter() - t0)
+        return chosen

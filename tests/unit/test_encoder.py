@@ -163,3 +163,22 @@ def test_text_benchmark_runs_on_jax_where_tensorflow_is_absent(tmp_path):
 
     record = json.loads((tmp_path / "out.jsonl").read_text())
     assert record["backend"] == "jax" and set(record["finetune"]) == {"96 pretrained", "96 scratch"}  # 100 > 96
+
+
+def test_select_tries_each_learning_rate_and_scores_the_test_set_once():
+    keras.utils.set_random_seed(0)
+    pretrained = enc.build_encoder(TINY).get_weights()
+    ft = enc.FinetuneConfig(min_steps=8, epochs=1, lr=1e-2, batch=8, lrs=(1e-4, 1e-2), checks=4, patience=1)
+    assert ft.grid == (1e-4, 1e-2) and enc.FinetuneConfig(1, 1, 3e-4).grid == (3e-4,)
+    tuner = enc.FineTuner(TINY, ft, pretrained, seed=0)
+    x = padded_ids(96, seed=3)
+    y = (x[:, 0] > 25).astype("float32")
+    rows, val = np.arange(48), (x[48:72], y[48:72])
+    one = tuner.run(True, x, y, rows, seed=1, evaluate={}, lr=1e-2, val=val)
+    assert one["p"] == {} and one["lr"] == 1e-2 and 2 <= one["best_step"] <= one["steps"] <= 8
+    assert one["val"] == tuner.accuracy(*val)  # the kept weights are the best check's
+    chosen = tuner.select(True, x, y, rows, seed=1, val=val, evaluate={"test": x[72:]})
+    assert set(chosen["grid"]) == {1e-4, 1e-2} and chosen["p"]["test"].shape == (24,)
+    assert chosen["val"] == max(v for v, _ in chosen["grid"].values())
+    assert chosen["lr"] == max(chosen["grid"], key=lambda lr: (chosen["grid"][lr][0], -ft.grid.index(lr)))
+    np.testing.assert_allclose(chosen["p"]["test"], tuner.model.predict(x[72:], verbose=0)[:, 0], atol=1e-6)
