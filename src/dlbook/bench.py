@@ -100,9 +100,46 @@ def load_ids(path: str) -> dict:
     return arrays
 
 
+def paired_runs(tuner, cut: dict, ids: dict, n: int, subsets: int, rng) -> list[dict]:
+    """Chapter 9's fair protocol on ``subsets`` random draws of ``n`` labelled
+    rows: for each draw, both arms (pretrained and from scratch) chosen on the
+    validation set by :meth:`dlbook.encoder.FineTuner.select` (its learning-rate
+    grid and early stopping), then the test set scored once. Returns per draw
+    the two test accuracies and the steps each kept."""
+    import numpy as np
+
+    runs = []
+    for k in range(subsets):
+        rows = rng.permutation(len(cut["train"]))[:n]
+        run = {}
+        for pretrained, arm in ((True, "pretrained"), (False, "scratch")):
+            r = tuner.select(pretrained, cut["train"], ids["y_train"], rows, seed=1000 * k + n,
+                             val=(cut["val"], ids["y_val"]), evaluate={"test": cut["test"]})
+            run[arm] = round(float(np.mean((r["p"]["test"] > 0.5) == ids["y_test"])), 4)
+            run[f"{arm} steps"] = r["best_step"]
+        runs.append(run)
+    return runs
+
+
+def paired_summary(runs: list[dict]) -> dict:
+    """Mean test accuracy of each arm over the draws, and the paired gain in
+    points with its standard error (NaN for one draw)."""
+    import math
+
+    gains = [100 * (r["pretrained"] - r["scratch"]) for r in runs]
+    mean = sum(gains) / len(gains)
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)) if len(gains) > 1 else float("nan")
+    return dict(pretrained=sum(r["pretrained"] for r in runs) / len(runs),
+                scratch=sum(r["scratch"] for r in runs) / len(runs),
+                gain=round(mean, 2), gain_se=round(sd / math.sqrt(len(gains)), 2))
+
+
 def bench_text(args: argparse.Namespace) -> str:
     """Pretrain chapter 9's encoder with masked LM, fine-tune it and the same
-    network from scratch on 100, 1,000 and all labels; return a summary."""
+    network from scratch on 100, 1,000 and all labels (``--subsets`` paired
+    draws below all, each arm chosen on validation as in the chapter); return a
+    summary: each arm's mean test accuracy and the paired mean gain with its
+    standard error."""
     from . import devices, runtime
     from .profiles import Profile
 
@@ -145,20 +182,19 @@ def bench_text(args: argparse.Namespace) -> str:
              f"{pre_log.tokens_per_second:,.0f} tokens/s | val masked-LM {val_loss:.3f} (unigram {unigram:.3f}), "
              f"top-1 {val_top1:.1%}"]
     tuner = enc.FineTuner(cfg, ft, encoder.get_weights(), seed=profile.seed)
-    label_order = rng.permutation(len(cut["train"]))
     n_all = len(cut["train"])
     labels = [int(n) for n in args.labels.split(",")] if args.labels else [100, 1000, n_all]
-    labels = sorted({min(n, n_all) for n in labels})
-    for n in labels:
-        acc = {}
-        for pretrained in (True, False):
-            r = tuner.run(pretrained, cut["train"], ids["y_train"], label_order[:n], seed=n,
-                          evaluate={"test": cut["test"]})
-            acc[pretrained] = float(np.mean((r["p"]["test"] > 0.5) == ids["y_test"]))
-            out["finetune"][f"{n} {'pretrained' if pretrained else 'scratch'}"] = dict(
-                test=round(acc[pretrained], 4), steps=r["steps"], seconds=round(r["seconds"], 1))
-        lines.append(f"  {n:6,} labels ({r['steps']} steps): pretrained {acc[True]:.4f}, scratch {acc[False]:.4f}, "
-                     f"gain {100 * (acc[True] - acc[False]):+.1f} points")
+    for n in sorted({min(n, n_all) for n in labels}):
+        k = args.subsets if n < n_all else 1  # one set of all the labels
+        runs = paired_runs(tuner, cut, ids, n, k, rng)
+        summary = paired_summary(runs)
+        for arm in ("pretrained", "scratch"):
+            out["finetune"][f"{n} {arm}"] = dict(test=round(summary[arm], 4), subsets=[r[arm] for r in runs],
+                                                 steps=[r[f"{arm} steps"] for r in runs])
+        out["finetune"][f"{n} gain"] = dict(mean=summary["gain"], se=summary["gain_se"], subsets=k)
+        se = "" if k < 2 else f" +- {summary['gain_se']:.1f}"
+        lines.append(f"  {n:6,} labels ({k} subset{'s' * (k > 1)}): pretrained {summary['pretrained']:.4f}, "
+                     f"scratch {summary['scratch']:.4f}, paired gain {summary['gain']:+.1f}{se} points")
     if args.json:
         with open(args.json, "a") as fh:
             fh.write(json.dumps(out) + "\n")
@@ -182,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=DEFAULT_SEED)
     t.add_argument("--sequences", type=int, default=0, help="override the recipe's pretraining sequences")
     t.add_argument("--labels", default="", help="comma-separated label counts (default: 100,1000,all)")
+    t.add_argument("--subsets", type=int, default=3, help="random label subsets per count below all (paired)")
     t.add_argument("--json", default="", help="append the figures as one JSON line to this file")
     t.add_argument("--verbose", action="store_true", help="print the loss of each pretraining chunk")
     args = parser.parse_args(argv)

@@ -152,7 +152,7 @@ def test_text_benchmark_runs_on_jax_where_tensorflow_is_absent(tmp_path):
     code = ("import sys; sys.modules['tensorflow'] = None\n"
             "from dlbook.bench import main\n"
             f"main(['text', '--profile', 'smoke', '--ids', {str(tmp_path / 'ids.npz')!r}, '--sequences', '128',"
-            f" '--json', {str(tmp_path / 'out.jsonl')!r}])\n"
+            f" '--labels', '32,100', '--subsets', '2', '--json', {str(tmp_path / 'out.jsonl')!r}])\n"
             "print('tensorflow imported:', sys.modules['tensorflow'] is not None)")
     env = dict(os.environ, KERAS_BACKEND="jax")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -162,7 +162,11 @@ def test_text_benchmark_runs_on_jax_where_tensorflow_is_absent(tmp_path):
     import json
 
     record = json.loads((tmp_path / "out.jsonl").read_text())
-    assert record["backend"] == "jax" and set(record["finetune"]) == {"96 pretrained", "96 scratch"}  # 100 > 96
+    assert record["backend"] == "jax"
+    assert set(record["finetune"]) == {f"{n} {w}" for n in (32, 96) for w in ("pretrained", "scratch", "gain")}  # 100 > 96
+    assert len(record["finetune"]["32 scratch"]["subsets"]) == 2 and record["finetune"]["96 gain"]["subsets"] == 1
+    pairs = zip(record["finetune"]["32 pretrained"]["subsets"], record["finetune"]["32 scratch"]["subsets"])
+    assert abs(record["finetune"]["32 gain"]["mean"] - 50 * sum(a - b for a, b in pairs)) < 0.01  # paired mean, points
 
 
 def test_select_tries_each_learning_rate_and_scores_the_test_set_once():
