@@ -12,6 +12,9 @@ left() { echo $(( budget - SECONDS - ${1:-0} )); }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import keras, jax, numpy; print('keras', keras.__version__, '| jax', jax.__version__, '| numpy', numpy.__version__, '|', jax.devices())"
 } 2>&1 | tee "$out/device.txt"
+# The figures of 2026-11-26 (results/runs/) were single label draws; bench text now draws --subsets 3
+# paired subsets per label count below all and tries the learning-rate grid (FineTuner.select),
+# several times the fine-tuning time of then: give steps 1 and 2 more of the budget when rerunning.
 # 1. Chapter 9, gpu profile: masked-LM pretraining, then fine-tuning at 100, 1,000 and 22,500 labels.
 timeout "$(left 150)" python3 -m dlbook.bench text --profile gpu --ids .gpu/imdb-gpu.npz --verbose \
     --json "$out/text.jsonl" 2>&1 | tee "$out/text_gpu.log"
