@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
@@ -81,6 +82,11 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
         s.close()
 
 
+# the first line of a fatal error: an absl/glog FATAL or ERROR log line, a failed CHECK,
+# an uncaught C++ exception
+_FATAL_LINE = re.compile(r"^([FE]\d{4} |.*Check failed|terminate called|\s*what\(\):)")
+
+
 @dataclass(frozen=True)
 class WorkerResult:
     """What one finished worker left: exit code, output and run time.
@@ -96,9 +102,12 @@ class WorkerResult:
     seconds: float
 
     def tail(self, lines: int = 15) -> str:
-        """The last ``lines`` lines of stdout and stderr, for error messages."""
+        """The last ``lines`` lines of stdout and stderr, for error messages,
+        after the first fatal-error line above them if there is one (a C++
+        abort prints its reason first and then a long stack trace)."""
         out = (self.stdout.rstrip() + "\n" + self.stderr.rstrip()).strip().splitlines()
-        return "\n".join(out[-lines:])
+        cause = next((line for line in out[:-lines] if _FATAL_LINE.match(line)), None)
+        return "\n".join(([cause, "    [...]"] if cause else []) + out[-lines:])
 
 
 class WorkerError(RuntimeError):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dlbook import workers
-from dlbook.workers import Workers, WorkerError, free_ports, port_is_free
+from dlbook.workers import WorkerError, WorkerResult, Workers, free_ports, port_is_free
 
 PY = sys.executable
 
@@ -139,3 +139,18 @@ def _alive(pid):
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_tail_keeps_the_fatal_line_above_a_long_stack_trace():
+    stack = [f"    @     0x{i:012x}  frame_{i}()" for i in range(40)]
+    err = "\n".join(["starting", "F1206 01:17:33.123456   42 collectives.cc:88] Check failed: rendezvous timed out",
+                     "*** Check failure stack trace: ***", *stack])
+    text = WorkerResult("w", -6, "epoch 1\n", err, 1.0).tail(lines=15)
+    lines = text.splitlines()
+    assert lines[0].startswith("F1206") and "rendezvous timed out" in lines[0]
+    assert lines[-1] == stack[-1] and len(lines) == 17  # the cause, a gap marker, the last 15 lines
+
+
+def test_tail_is_unchanged_without_a_fatal_line():
+    out = "\n".join(f"line {i}" for i in range(30))
+    assert WorkerResult("w", 1, out, "", 1.0).tail(lines=5) == "\n".join(f"line {i}" for i in range(25, 30))
