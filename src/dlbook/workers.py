@@ -11,6 +11,8 @@ must not leave ports bound. This module gives a chapter:
   their children) on exit, on error and on timeout, and reports their output;
 * :func:`port_is_free` and :meth:`Workers.leftovers`: the checks that nothing
   was left behind;
+* :func:`run_alone`: one worker on its own, started again when it fails with a
+  known transient error (XLA's CPU rendezvous timeout);
 * :func:`follow_parent`: called inside a worker, it ends the worker when the
   notebook that started it is gone or a deadline passes.
 
@@ -280,6 +282,37 @@ class Workers:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# XLA's CPU runtime stops a process whose simulated devices deadlock in a collective
+XLA_RENDEZVOUS_TIMEOUT = "Termination timeout for"
+
+
+def run_alone(name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path,
+              timeout: float, attempts: int = 3, retry_on: str = XLA_RENDEZVOUS_TIMEOUT,
+              log=print) -> WorkerResult:
+    """Run one worker in its own :class:`Workers` group and return its result.
+
+    If it fails and its output contains ``retry_on`` (by default the message of
+    XLA's rendezvous timeout: on a machine with few cores, the devices that one
+    JAX process simulates on the CPU can deadlock in an all-reduce, and XLA
+    stops the process after 40 s), it is started again, up to ``attempts`` runs
+    in all; ``log`` is told of each retry. Any other failure, or the last one,
+    raises :class:`WorkerError`.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            with Workers(timeout=timeout, cwd=cwd) as group:
+                group.start(name, argv, env=env)
+                return group.wait()[name]
+        except WorkerError as err:
+            if retry_on not in str(err) or attempt == attempts:
+                raise
+            log(f"{name}: stopped by XLA's rendezvous timeout (run {attempt} of at most {attempts}); "
+                "starting it again")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _group_alive(pgid: int) -> bool:

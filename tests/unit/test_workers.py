@@ -154,3 +154,40 @@ def test_tail_keeps_the_fatal_line_above_a_long_stack_trace():
 def test_tail_is_unchanged_without_a_fatal_line():
     out = "\n".join(f"line {i}" for i in range(30))
     assert WorkerResult("w", 1, out, "", 1.0).tail(lines=5) == "\n".join(f"line {i}" for i in range(25, 30))
+
+
+def _flaky_script(tmp_path, fails: int, message: str) -> list[str]:
+    """A worker that fails its first `fails` runs with `message` on stderr (a counter file keeps the count)."""
+    script = tmp_path / "flaky.py"
+    script.write_text(textwrap.dedent(f"""
+        import pathlib, sys
+        counter = pathlib.Path({str(tmp_path / 'runs')!r})
+        n = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(n))
+        if n <= {fails}:
+            sys.stderr.write({message!r} + "\\n")
+            sys.exit(3)
+        print("done on run", n)
+    """))
+    return [PY, str(script)]
+
+
+def test_run_alone_retries_the_xla_rendezvous_timeout(tmp_path):
+    said = []
+    argv = _flaky_script(tmp_path, 2, "F1206 rendezvous.cc:161] Termination timeout for `all reduce`")
+    result = workers.run_alone("w", argv, cwd=tmp_path, timeout=60, attempts=3, log=said.append)
+    assert result.returncode == 0 and "done on run 3" in result.stdout
+    assert len(said) == 2 and "rendezvous timeout" in said[0]
+
+
+def test_run_alone_gives_up_after_its_attempts_and_on_other_errors(tmp_path):
+    argv = _flaky_script(tmp_path, 5, "F1206 rendezvous.cc:161] Termination timeout for `all reduce`")
+    with pytest.raises(WorkerError, match="Termination timeout"):
+        workers.run_alone("w", argv, cwd=tmp_path, timeout=60, attempts=2, log=lambda _: None)
+    assert (tmp_path / "runs").read_text() == "2"
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(WorkerError, match="some other failure"):
+        workers.run_alone("w", _flaky_script(other, 1, "some other failure"), cwd=other, timeout=60,
+                          log=lambda _: None)
+    assert (other / "runs").read_text() == "1"  # not retried
