@@ -302,17 +302,21 @@ def run_alone(name: str, argv: Sequence[str], *, env: Mapping[str, str] | None =
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
-    for attempt in range(1, attempts + 1):
+
+    def run_once() -> WorkerResult:
+        with Workers(timeout=timeout, cwd=cwd) as group:
+            group.start(name, argv, env=env)
+            return group.wait()[name]
+
+    for attempt in range(1, attempts):
         try:
-            with Workers(timeout=timeout, cwd=cwd) as group:
-                group.start(name, argv, env=env)
-                return group.wait()[name]
+            return run_once()
         except WorkerError as err:
-            if retry_on not in str(err) or attempt == attempts:
+            if retry_on not in str(err):
                 raise
             log(f"{name}: stopped by XLA's rendezvous timeout (run {attempt} of at most {attempts}); "
                 "starting it again")
-    raise AssertionError("unreachable")  # pragma: no cover
+    return run_once()  # the last run: any failure raises
 
 
 def _group_alive(pgid: int) -> bool:
